@@ -1,0 +1,90 @@
+"""Generic ``timestamp,value`` series from a CSV file (e.g. the NAB NYC taxi counts).
+
+The file needs one timestamp column and at least one numeric column; which are used is
+configurable so any tidy series file works without a custom loader.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sweepcast.errors import DataError
+
+
+def read_series_csv(
+    path: str | Path,
+    timestamp_column: str = "timestamp",
+    value_columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Read ``path`` into float64 columns indexed by a DatetimeIndex named ``timestamp``.
+
+    Rows stay in file order: sorting, duplicate timestamps and NaN are the cleaning step's
+    job, so it can count and log them. ``value_columns=None`` keeps every other column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise DataError(f"{path}: not a readable CSV file ({_first_line(err)})") from None
+    if timestamp_column not in raw.columns:
+        raise DataError(
+            f"{path}: missing timestamp column '{timestamp_column}' "
+            f"(columns: {', '.join(map(str, raw.columns))}); set data.timestamp_column"
+        )
+    wanted = [c for c in raw.columns if c != timestamp_column] if value_columns is None else list(value_columns)
+    missing = [c for c in wanted if c not in raw.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing column '{missing[0]}' (columns: {', '.join(map(str, raw.columns))})"
+        )
+    if not wanted:
+        raise DataError(f"{path}: no value column besides '{timestamp_column}'")
+    index = parse_timestamps(raw[timestamp_column], path, timestamp_column)
+    frame = pd.DataFrame(
+        {c: to_numeric_column(raw[c], path, c) for c in wanted}, index=index
+    )
+    return frame
+
+
+def parse_timestamps(values: pd.Series, path: Path, column: str) -> pd.DatetimeIndex:
+    """Parse timestamps strictly, naming the first unparseable row (1-based data row)."""
+    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    bad = parsed.isna()
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise DataError(
+            f"{path}: column '{column}', row {row + 1}: expected a timestamp, "
+            f"got {_short(values.iloc[row])}"
+        )
+    index = pd.DatetimeIndex(parsed, name="timestamp")
+    if index.tz is not None:
+        index = index.tz_convert(None)
+    return index
+
+
+def to_numeric_column(values: pd.Series, path: Path, column: str) -> np.ndarray:
+    """Convert to float64; empty cells become NaN, anything else non-numeric is an error."""
+    numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+    bad = numeric.isna() & values.notna()
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise DataError(
+            f"{path}: column '{column}', row {row + 1}: expected a number, "
+            f"got {_short(values.iloc[row])}"
+        )
+    return numeric.to_numpy()
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -1,0 +1,156 @@
+"""The data half of a run: source -> clean -> cap -> split -> scale, ready for windowing.
+
+Everything here is NumPy/pandas and fast, so every data or config problem surfaces before
+TensorFlow is imported or an MLflow run is opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from sweepcast.data.clean import CleanReport, CleanSpec, clean
+from sweepcast.data.sources import load_source
+from sweepcast.data.windows import (
+    SPLITS,
+    SplitBounds,
+    check_timestep,
+    make_scaler,
+    split_bounds,
+    window_dataset,
+)
+from sweepcast.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedData:
+    """Cleaned series, split bounds and train-fitted scalers: all a model run needs."""
+
+    frame: pd.DataFrame
+    source: str
+    target: str
+    features: list[str]
+    timestep: int
+    bounds: SplitBounds
+    input_scaler: Any
+    target_scaler: Any
+    inputs: np.ndarray  # [n, F] scaled float32
+    targets: np.ndarray  # [n] scaled float32
+    report: CleanReport
+    fingerprint: str
+
+    def split_inputs(self, name: str) -> np.ndarray:
+        start, stop = self.bounds[name]
+        return self.inputs[start:stop]
+
+    def split_targets(self, name: str) -> np.ndarray:
+        start, stop = self.bounds[name]
+        return self.targets[start:stop]
+
+    def raw_targets(self, name: str) -> np.ndarray:
+        """The target in original units for one split."""
+        start, stop = self.bounds[name]
+        return self.frame[self.target].to_numpy(dtype=np.float64)[start:stop]
+
+    def dataset(self, name: str, batch_size: int, shuffle: bool = False, seed: int | None = None):
+        """A ``tf.data`` pipeline of this split's windows."""
+        return window_dataset(self.split_inputs(name), self.split_targets(name), self.timestep, batch_size, shuffle, seed)
+
+    def inverse_target(self, scaled: np.ndarray) -> np.ndarray:
+        """Scaled model outputs back to original units."""
+        flat = np.asarray(scaled, dtype=np.float64).reshape(-1, 1)
+        return self.target_scaler.inverse_transform(flat).ravel()
+
+
+def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> PreparedData:
+    """Load, clean, cap to the last ``max_points`` rows, split and scale (fit on train only)."""
+    raw, source = load_source(data_cfg)
+    target = data_cfg.get("target")
+    features = resolve_features(raw, source, target, data_cfg.get("features"))
+    spec = clean_spec(data_cfg.get("clean") or {})
+    frame, report = clean(raw[unique([target, *features, *spec.dead_day_columns])], spec, source)
+    frame = frame[unique([target, *features])]
+    if max_points is not None:
+        if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
+            raise ConfigError("trainer.max_points", "a positive integer or null", max_points)
+        frame = frame.iloc[-max_points:]
+    bounds = split_bounds(len(frame), data_cfg.get("split") or {})
+    timestep = check_timestep(data_cfg.get("timestep"), bounds)
+    input_scaler, target_scaler = (make_scaler(data_cfg.get("scaler", "minmax")) for _ in range(2))
+    train_start, train_stop = bounds.train
+    input_values = frame[features].to_numpy(dtype=np.float64)
+    target_values = frame[[target]].to_numpy(dtype=np.float64)
+    input_scaler.fit(input_values[train_start:train_stop])
+    target_scaler.fit(target_values[train_start:train_stop])
+    prepared = PreparedData(
+        frame=frame,
+        source=source,
+        target=target,
+        features=features,
+        timestep=timestep,
+        bounds=bounds,
+        input_scaler=input_scaler,
+        target_scaler=target_scaler,
+        inputs=input_scaler.transform(input_values).astype(np.float32),
+        targets=target_scaler.transform(target_values).astype(np.float32).ravel(),
+        report=report,
+        fingerprint=fingerprint(frame),
+    )
+    log.info(
+        "data %s: %d rows, target %s, %d input feature(s), splits %s, timestep %d",
+        source, len(frame), target, len(features),
+        " / ".join(f"{name} {bounds.length(name)}" for name in SPLITS), timestep,
+    )
+    return prepared
+
+
+def resolve_features(raw: pd.DataFrame, source: str, target: Any, features: Any) -> list[str]:
+    """Input columns: the target alone by default (univariate), else the listed columns."""
+    if not isinstance(target, str) or target not in raw.columns:
+        raise DataError(
+            f"{source}: target column {target!r} (data.target) not found; columns: {', '.join(raw.columns)}"
+        )
+    if features is None:
+        return [target]
+    if isinstance(features, str) or not all(isinstance(f, str) for f in features) or not features:
+        raise ConfigError("data.features", "a non-empty list of column names or null", features)
+    unknown = [f for f in features if f not in raw.columns]
+    if unknown:
+        raise DataError(
+            f"{source}: feature column '{unknown[0]}' (data.features) not found; columns: {', '.join(raw.columns)}"
+        )
+    return unique(list(features))
+
+
+def clean_spec(cfg: Mapping[str, Any]) -> CleanSpec:
+    """Build a :class:`CleanSpec` from ``data.clean``, refusing unknown keys."""
+    known = CleanSpec.__dataclass_fields__
+    unknown = [k for k in cfg if k not in known]
+    if unknown:
+        raise ConfigError(f"data.clean.{unknown[0]}", f"one of the keys {tuple(known)}", unknown[0])
+    values = dict(cfg)
+    if values.get("dead_day_columns") is not None:
+        values["dead_day_columns"] = tuple(values["dead_day_columns"])
+    else:
+        values.pop("dead_day_columns", None)
+    return CleanSpec(**values)
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A short content hash of the cleaned data, so runs on identical data can be matched."""
+    digest = hashlib.sha256()
+    digest.update(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def unique(items: list[Any]) -> list[Any]:
+    """Order-preserving de-duplication."""
+    return list(dict.fromkeys(items))

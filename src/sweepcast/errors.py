@@ -1,0 +1,25 @@
+"""User-facing errors.
+
+Anything the user can fix (a bad file, a bad config value) raises a subclass of
+:class:`SweepcastError` whose message is one line naming the file, column or config key and
+what was expected. The entry point prints that line and exits non-zero without a traceback;
+every other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class SweepcastError(Exception):
+    """A problem the user can fix; ``str(err)`` is the one-line message shown to them."""
+
+
+class ConfigError(SweepcastError):
+    """A config key holds a value outside what it accepts."""
+
+    def __init__(self, key: str, expected: str, got: object) -> None:
+        super().__init__(f"config key '{key}': expected {expected}, got {got!r}")
+        self.key = key
+
+
+class DataError(SweepcastError):
+    """An input file (or the data made from it) cannot be used."""

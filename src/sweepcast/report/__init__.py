@@ -1,0 +1,1 @@
+"""Plotly figures and HTML pages (per-run figures now; sweep reports build on them)."""

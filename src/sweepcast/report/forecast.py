@@ -1,0 +1,40 @@
+"""Forecast versus truth on the test split, as a plotly figure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+
+def forecast_figure(
+    timestamps: pd.DatetimeIndex,
+    truth: np.ndarray,
+    forecast: np.ndarray,
+    baseline: np.ndarray | None,
+    title: str,
+    target: str,
+) -> go.Figure:
+    """Lines for truth, model and (dotted, hidden until clicked) the persistence baseline."""
+    figure = go.Figure()
+    figure.add_trace(go.Scattergl(x=timestamps, y=truth, name="truth", mode="lines", line={"color": "#444"}))
+    figure.add_trace(go.Scattergl(x=timestamps, y=forecast, name="forecast", mode="lines", line={"color": "#d62728"}))
+    if baseline is not None:
+        figure.add_trace(
+            go.Scattergl(
+                x=timestamps, y=baseline, name="persistence", mode="lines",
+                line={"color": "#1f77b4", "dash": "dot"}, visible="legendonly",
+            )
+        )
+    figure.update_layout(
+        title=title, xaxis_title="time", yaxis_title=target, hovermode="x unified",
+        template="plotly_white", legend={"orientation": "h", "y": -0.15},
+    )
+    figure.update_xaxes(rangeslider_visible=True)
+    return figure
+
+
+def figure_html(figure: go.Figure, plotlyjs: str) -> str:
+    """``embed`` makes a page that works offline (~5 MB); ``cdn`` a small page that loads plotly.js online."""
+    include: bool | str = True if plotlyjs == "embed" else "cdn"
+    return figure.to_html(include_plotlyjs=include, full_html=True)

@@ -1,0 +1,205 @@
+"""The only module that talks to MLflow.
+
+Default store: ``sqlite:///mlruns/mlflow.db`` with artifacts under ``mlruns/artifacts``, both
+relative to where the command runs (MLflow 3 refuses a plain ``./mlruns`` file store).
+Runs are only ever created, never overwritten; a run whose job raises ends FAILED (KILLED on
+Ctrl-C) with the reason in the ``error`` tag, so no FINISHED run exists for a failed job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import subprocess
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+import mlflow
+import mlflow.keras
+from mlflow.tracking import MlflowClient
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+
+MODEL_ARTIFACT = "model"
+
+
+def resolve_tracking_uri(uri: str) -> str:
+    """Make a relative ``sqlite:///`` path absolute and create its folder."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        path = Path(uri[len(prefix):]).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path)
+    return uri
+
+
+def is_local_store(uri: str) -> bool:
+    """A store whose artifacts we place ourselves (a server decides its own)."""
+    return uri.startswith("sqlite:") or uri.startswith("file:")
+
+
+def open_experiment(tracking: Mapping[str, Any], experiment: str) -> str:
+    """Point MLflow at the configured store and return the experiment's id, creating it once."""
+    uri = resolve_tracking_uri(str(tracking["uri"]))
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if is_local_store(uri):
+        root = Path(str(tracking.get("artifact_root") or "mlruns/artifacts")).resolve()
+        location = (root / experiment).as_uri()
+    return client.create_experiment(experiment, artifact_location=location)
+
+
+@contextmanager
+def start_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
+    """A run that ends FINISHED only if the block completes; yields the run id."""
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags))
+    try:
+        yield run.info.run_id
+    except KeyboardInterrupt:
+        mlflow.set_tag("error", "interrupted by the user")
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException as err:  # noqa: BLE001 - every failure must end the run as FAILED
+        mlflow.set_tag("error", f"{type(err).__name__}: {str(err)[:4000]}")
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run("FINISHED")
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"model": {"layers": 2}}`` -> ``{"model.layers": "2"}``; lists stay one JSON value."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, tuple)) else str(value)
+    return flat
+
+
+def log_config(config: Mapping[str, Any], yaml_text: str) -> None:
+    """The resolved config: flattened as params (searchable in the UI) and whole as YAML."""
+    mlflow.log_params(flatten(config))
+    mlflow.log_text(yaml_text, "config.yaml")
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log finite values; a NaN (e.g. R² of a constant split) is skipped with a note."""
+    finite = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+    skipped = sorted(set(metrics) - set(finite))
+    if skipped:
+        log.warning("not logging non-finite metrics: %s", ", ".join(skipped))
+    mlflow.log_metrics(finite, step=step)
+
+
+def log_json(payload: Any, artifact_file: str) -> None:
+    mlflow.log_dict(payload, artifact_file)
+
+
+def log_html(html: str, artifact_file: str) -> None:
+    mlflow.log_text(html, artifact_file)
+
+
+def log_file(path: str | Path) -> None:
+    if Path(path).is_file():
+        mlflow.log_artifact(str(path))
+
+
+def log_keras_model(model: "keras.Model", example_input: Any) -> str:
+    """Log with a signature and input example; pinned requirements skip MLflow's slow inference."""
+    import keras
+    from mlflow.models import Model, infer_signature
+
+    signature = infer_signature(example_input, model.predict(example_input, verbose=0))
+    keras.config.disable_interactive_logging()  # MLflow predicts on the example: no stray progress bars
+    try:
+        info = Model.log(
+            artifact_path=None,
+            name=MODEL_ARTIFACT,
+            flavor=_KERAS_FLAVOR,
+            model=model,
+            signature=signature,
+            input_example=example_input,
+            pip_requirements=[f"keras=={keras.__version__}", tensorflow_requirement()],
+        )
+    finally:
+        keras.config.enable_interactive_logging()
+    mlflow.set_tag("model_uri", info.model_uri)
+    return info.model_uri
+
+
+def _save_keras_model(path: str, **kwargs: Any) -> None:
+    """``mlflow.keras.save_model`` after creating ``path``: MLflow 3.17 writes the input
+    example into ``path`` before creating it (FileNotFoundError from ``log_model``)."""
+    os.makedirs(path, exist_ok=True)
+    mlflow.keras.save_model(path=path, **kwargs)
+
+
+# A flavor module for Model.log: mlflow.keras's name (so the MLmodel is standard) with the fix above.
+_KERAS_FLAVOR = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
+
+
+def tensorflow_requirement() -> str:
+    """Whichever TensorFlow distribution is installed, pinned."""
+    for dist in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return f"{dist}=={metadata.version(dist)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return "tensorflow"
+
+
+def epoch_callback() -> "keras.callbacks.Callback":
+    """A Keras callback logging every epoch's ``loss``/``val_loss`` (and friends) to the active run."""
+    import keras
+
+    class MlflowEpochLogger(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+            if logs:
+                log_metrics({k: v for k, v in logs.items() if k != "learning_rate"}, step=epoch)
+
+    return MlflowEpochLogger()
+
+
+def git_tags(cwd: str | Path = ".") -> dict[str, str]:
+    """Commit and dirty flag of the code that ran, when it runs from a git checkout."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    try:
+        commit = git("rev-parse", "HEAD")
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    if not commit:
+        return {}
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return {"git_commit": commit, "git_dirty": str(dirty).lower()}
+
+
+def ui_hint(tracking_uri: str) -> str:
+    """The command that opens the MLflow UI on this store."""
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith("http"):
+        return f"open {uri}"
+    cwd_prefix = "sqlite:///" + str(Path.cwd()) + os.sep
+    shown = "sqlite:///" + uri[len(cwd_prefix):] if uri.startswith(cwd_prefix) else uri
+    return f"mlflow ui --backend-store-uri {shown}"
+
+
+def load_logged_model(model_uri: str) -> "keras.Model":
+    """Load a logged Keras model back (tests and the export step use this)."""
+    return mlflow.keras.load_model(model_uri)

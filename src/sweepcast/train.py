@@ -1,0 +1,191 @@
+"""One training job: config -> data -> model -> metrics -> MLflow run; returns the optimized metric.
+
+Order matters for users: every config and data check runs before TensorFlow is imported and
+before an MLflow run exists, so a typo fails in about a second and leaves no run behind. Once
+the run is open, any exception ends it FAILED (see :mod:`sweepcast.tracking`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from sweepcast import tracking
+from sweepcast.data.pipeline import PreparedData, prepare
+from sweepcast.data.windows import scaler_state, window_last_inputs
+from sweepcast.errors import ConfigError, SweepcastError
+from sweepcast.metrics import forecast_metrics, rmse, skill
+from sweepcast.models import build_model, validate_model
+from sweepcast.training import TrainerSpec, fit, predict_split, seed_everything, validate_trainer
+
+log = logging.getLogger(__name__)
+
+SECTIONS = ("data", "model", "trainer", "tracking")
+
+
+def run(cfg: DictConfig) -> float:
+    """Train, evaluate and log one configuration; return ``cfg.optimized_metric``'s value."""
+    config = resolve(cfg)
+    trainer = validate_trainer(config["trainer"])
+    validate_model(config["model"])
+    optimized = config.get("optimized_metric", "val_rmse")
+    data = prepare(config["data"], trainer.max_points)
+
+    experiment = str(config["tracking"].get("experiment") or config["data"].get("name") or "sweepcast")
+    experiment_id = tracking.open_experiment(config["tracking"], experiment)
+    tags = {
+        "data_source": data.source,
+        "data_fingerprint": data.fingerprint,
+        "model_family": str(config["model"]["name"]),
+        **tracking.git_tags(Path(__file__).parent),
+        **job_tags(),
+    }
+    with tracking.start_run(experiment_id, run_name(config), tags) as run_id:
+        tracking.log_config(config, OmegaConf.to_yaml(cfg, resolve=True))
+        tracking.log_metrics(data.report.as_metrics())
+        metrics = train_and_evaluate(data, config, trainer)
+        if optimized not in metrics or not math.isfinite(metrics[optimized]):
+            raise SweepcastError(
+                f"optimized_metric '{optimized}' is {metrics.get(optimized, 'not a metric')}; "
+                f"available: {', '.join(sorted(metrics))}"
+            )
+    print_summary(metrics, run_id, experiment, str(config["tracking"]["uri"]))
+    return float(metrics[optimized])
+
+
+def resolve(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain containers, every interpolation resolved, sections checked."""
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", "") or "config"
+        raise ConfigError(str(key), "a value", str(err).splitlines()[0]) from None
+    for section in SECTIONS:
+        if not isinstance(config.get(section), dict):
+            raise ConfigError(section, "a config group (mapping)", config.get(section))
+    return config
+
+
+def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: TrainerSpec) -> dict[str, float]:
+    """Fit, predict every split, compute metrics in original units, and log it all."""
+    seed_everything(trainer.seed, trainer.deterministic)
+    model = build_model(config["model"], (data.timestep, len(data.features)))
+    log.info("model %s: %s parameters", config["model"]["name"], f"{model.count_params():,}")
+    result = fit(model, data, trainer, callbacks=[tracking.epoch_callback()], show_bar=not in_multirun())
+
+    val_pred = predict_split(model, data, "val", trainer.batch_size)
+    test_pred = predict_split(model, data, "test", trainer.batch_size)
+    val_true = data.raw_targets("val")[data.timestep:]
+    test_raw = data.raw_targets("test")
+    test_true = test_raw[data.timestep:]
+    persistence = window_last_inputs(test_raw, data.timestep)
+
+    metrics = {
+        **forecast_metrics(val_true, val_pred, "val"),
+        **forecast_metrics(test_true, test_pred, "test"),
+        "baseline_test_rmse": rmse(test_true, persistence),
+        "epochs_run": float(result.epochs_run),
+        "best_epoch": float(result.best_epoch + 1),
+        "fit_seconds": result.seconds,
+        "train_samples_per_second": result.samples_per_second,
+        "parameters": float(model.count_params()),
+    }
+    metrics["skill"] = skill(metrics["test_rmse"], metrics["baseline_test_rmse"])
+    tracking.log_metrics(metrics)
+    log_artifacts(model, data, config, test_pred, persistence)
+    return metrics
+
+
+def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], test_pred: Any, persistence: Any) -> None:
+    """Model (with signature and example), scalers, and the forecast-vs-truth page."""
+    from sweepcast.report.forecast import figure_html, forecast_figure
+
+    tracking.log_json(
+        {
+            "target": data.target,
+            "features": data.features,
+            "timestep": data.timestep,
+            "input_scaler": scaler_state(data.input_scaler),
+            "target_scaler": scaler_state(data.target_scaler),
+        },
+        "preprocessing/scalers.json",
+    )
+    if config["tracking"].get("log_model", True):
+        start = data.bounds.test[0]
+        example = data.inputs[start : start + data.timestep][None, :, :]
+        tracking.log_keras_model(model, example)
+    stamps = data.frame.index[data.bounds.test[0] + data.timestep : data.bounds.test[1]]
+    figure = forecast_figure(
+        stamps, data.raw_targets("test")[data.timestep:], test_pred, persistence,
+        f"{data.target}: forecast vs truth (test split, {data.source})", data.target,
+    )
+    tracking.log_html(figure_html(figure, str(config["tracking"].get("plotlyjs", "cdn"))), "plots/forecast_test.html")
+    log_file = job_log_file()
+    if log_file is not None:
+        tracking.log_file(log_file)
+
+
+def print_summary(metrics: Mapping[str, float], run_id: str, experiment: str, uri: str) -> None:
+    log.info(
+        "test RMSE %.4g  MAE %.4g  R² %.3f  sMAPE %.1f%%  skill over persistence %.3f (persistence RMSE %.4g)",
+        metrics["test_rmse"], metrics["test_mae"], metrics["test_r2"], metrics["test_smape"],
+        metrics["skill"], metrics["baseline_test_rmse"],
+    )
+    log.info("MLflow run %s in experiment '%s'; browse it with: %s", run_id, experiment, tracking.ui_hint(uri))
+
+
+def run_name(config: Mapping[str, Any]) -> str:
+    """The overrides that define this job (e.g. ``model.layers=2``), else the model family."""
+    overrides = hydra_value("job.override_dirname")
+    return f"{config['model']['name']} {overrides}".strip() if overrides else str(config["model"]["name"])
+
+
+def job_tags() -> dict[str, str]:
+    tags = {"hydra_job_dir": hydra_value("runtime.output_dir") or "", "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
+    return {k: v for k, v in tags.items() if v}
+
+
+def job_log_file() -> Path | None:
+    output_dir, name = hydra_value("runtime.output_dir"), hydra_value("job.name")
+    if not output_dir or not name:
+        return None
+    return Path(output_dir) / f"{name}.log"
+
+
+def hydra_value(path: str) -> str | None:
+    """A value of the running Hydra job's config, or None outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    value = OmegaConf.select(HydraConfig.get(), path)
+    return None if value is None else str(value)
+
+
+def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def main(cfg: DictConfig) -> float:
+    """Entry used by ``train.py``: user errors become one line and exit status 2.
+
+    In a multirun the error is logged and re-raised so the sweeper can record the failed job.
+    ``HYDRA_FULL_ERROR=1`` keeps the traceback.
+    """
+    try:
+        return run(cfg)
+    except SweepcastError as err:
+        log.error("%s", err)
+        if in_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        sys.exit(2)

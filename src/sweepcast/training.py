@@ -1,0 +1,173 @@
+"""Fit and predict: optimizer by name, seeding, early stopping, progress.
+
+TensorFlow is imported inside functions so that config and data errors, which are checked
+first, fail in a second instead of after TensorFlow's multi-second import.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from sweepcast.errors import ConfigError
+
+if TYPE_CHECKING:
+    import keras
+
+    from sweepcast.data.pipeline import PreparedData
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = {"adam": "Adam", "adagrad": "Adagrad", "rmsprop": "RMSprop", "sgd": "SGD"}
+PROGRESS = ("bar", "log", "none")
+KEYS = (
+    "epochs", "batch_size", "optimizer", "learning_rate", "early_stopping_patience", "seed",
+    "deterministic", "max_points", "progress", "steps_per_execution",
+)
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    epochs: int
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    early_stopping_patience: int | None
+    seed: int
+    deterministic: bool
+    max_points: int | None
+    progress: str
+    steps_per_execution: int
+
+
+def validate_trainer(cfg: Mapping[str, Any]) -> TrainerSpec:
+    """Parse ``trainer.*``, naming the key of any bad value."""
+    unknown = [k for k in cfg if k not in KEYS]
+    if unknown:
+        raise ConfigError(f"trainer.{unknown[0]}", f"one of the keys {KEYS}", unknown[0])
+
+    def integer(key: str, minimum: int, optional: bool = False) -> int | None:
+        value = cfg.get(key)
+        if optional and value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"trainer.{key}", f"an integer >= {minimum}" + (" or null" if optional else ""), value)
+        return value
+
+    optimizer = cfg.get("optimizer")
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError("trainer.optimizer", f"one of {tuple(OPTIMIZERS)}", optimizer)
+    rate = cfg.get("learning_rate")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 10:
+        raise ConfigError("trainer.learning_rate", "a number in (0, 10)", rate)
+    progress = cfg.get("progress", "bar")
+    if progress not in PROGRESS:
+        raise ConfigError("trainer.progress", f"one of {PROGRESS}", progress)
+    deterministic = cfg.get("deterministic", False)
+    if not isinstance(deterministic, bool):
+        raise ConfigError("trainer.deterministic", "true or false", deterministic)
+    return TrainerSpec(
+        epochs=integer("epochs", 1),
+        batch_size=integer("batch_size", 1),
+        optimizer=optimizer,
+        learning_rate=float(rate),
+        early_stopping_patience=integer("early_stopping_patience", 0, optional=True),
+        seed=integer("seed", 0),
+        deterministic=deterministic,
+        max_points=integer("max_points", 1, optional=True),
+        progress=progress,
+        steps_per_execution=integer("steps_per_execution", 1) if "steps_per_execution" in cfg else 1,
+    )
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy and TensorFlow; optionally force deterministic TF kernels (slower)."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def make_optimizer(name: str, learning_rate: float) -> "keras.optimizers.Optimizer":
+    import keras
+
+    return getattr(keras.optimizers, OPTIMIZERS[name])(learning_rate=learning_rate)
+
+
+@dataclass
+class FitResult:
+    history: dict[str, list[float]]
+    epochs_run: int
+    best_epoch: int
+    seconds: float
+    samples_per_second: float
+
+
+def fit(
+    model: "keras.Model",
+    data: "PreparedData",
+    spec: TrainerSpec,
+    callbacks: Sequence["keras.callbacks.Callback"] = (),
+    show_bar: bool = True,
+) -> FitResult:
+    """Compile with MSE on scaled targets and fit on train windows, validating on val windows."""
+    import keras
+
+    model.compile(
+        optimizer=make_optimizer(spec.optimizer, spec.learning_rate),
+        loss="mse",
+        steps_per_execution=spec.steps_per_execution,
+    )
+    train = data.dataset("train", spec.batch_size, shuffle=True, seed=spec.seed)
+    val = data.dataset("val", spec.batch_size)
+    all_callbacks: list[keras.callbacks.Callback] = [epoch_logger(spec.epochs), *callbacks]
+    stopper = None
+    if spec.early_stopping_patience is not None:
+        stopper = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=spec.early_stopping_patience, restore_best_weights=True
+        )
+        all_callbacks.append(stopper)
+    verbose = 1 if (show_bar and spec.progress == "bar") else 0
+    started = time.perf_counter()
+    history = model.fit(
+        train, validation_data=val, epochs=spec.epochs, callbacks=all_callbacks, verbose=verbose, shuffle=False
+    )  # the dataset shuffles window starts itself
+    seconds = time.perf_counter() - started
+    epochs_run = len(history.history.get("loss", []))
+    val_losses = history.history.get("val_loss", [])
+    best = int(np.argmin(val_losses)) if val_losses else epochs_run - 1
+    n_train = len(data.split_targets("train")) - data.timestep
+    return FitResult(
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        epochs_run=epochs_run,
+        best_epoch=best,
+        seconds=seconds,
+        samples_per_second=n_train * epochs_run / seconds if seconds > 0 else float("nan"),
+    )
+
+
+def predict_split(model: "keras.Model", data: "PreparedData", split: str, batch_size: int) -> np.ndarray:
+    """Forecasts for every window of ``split``, in original units."""
+    scaled = model.predict(data.dataset(split, batch_size), verbose=0)
+    return data.inverse_target(scaled)
+
+
+def epoch_logger(epochs: int) -> "keras.callbacks.Callback":
+    """One log line per epoch through ``logging`` (Hydra also writes it to the job's log file)."""
+    import keras
+
+    class EpochLogger(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+            values = "  ".join(f"{k} {v:.5g}" for k, v in (logs or {}).items() if k != "learning_rate")
+            log.info("epoch %d/%d  %s  (%.1fs)", epoch + 1, epochs, values, time.perf_counter() - self.started)
+
+    return EpochLogger()

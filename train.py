@@ -1,0 +1,27 @@
+"""Train one forecaster (or, with ``-m``, one per combination of overrides) and return its metric.
+
+    python train.py                                    # embedded synthetic livestream
+    python train.py data.path=../shared/data/douyin_livestream_2019-12-02.csv
+    python train.py -m model.layers=1,2,3              # three runs
+"""
+
+import os
+
+# Quiet TensorFlow's C++ start-up chatter and MLflow's artifact progress bars; both stay
+# overridable from the environment.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    from sweepcast.train import main as run_job
+
+    return run_job(cfg)
+
+
+if __name__ == "__main__":
+    main()
