@@ -20,7 +20,6 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import mlflow
-import mlflow.keras
 from mlflow.tracking import MlflowClient
 
 if TYPE_CHECKING:
@@ -144,6 +143,8 @@ def log_keras_model(model: "keras.Model", example_input: Any) -> str:
 def _save_keras_model(path: str, **kwargs: Any) -> None:
     """``mlflow.keras.save_model`` after creating ``path``: MLflow 3.17 writes the input
     example into ``path`` before creating it (FileNotFoundError from ``log_model``)."""
+    import mlflow.keras
+
     os.makedirs(path, exist_ok=True)
     mlflow.keras.save_model(path=path, **kwargs)
 
@@ -202,4 +203,6 @@ def ui_hint(tracking_uri: str) -> str:
 
 def load_logged_model(model_uri: str) -> "keras.Model":
     """Load a logged Keras model back (tests and the export step use this)."""
+    import mlflow.keras
+
     return mlflow.keras.load_model(model_uri)

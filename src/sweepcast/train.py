@@ -28,6 +28,10 @@ from sweepcast.training import TrainerSpec, fit, predict_split, seed_everything,
 log = logging.getLogger(__name__)
 
 SECTIONS = ("data", "model", "trainer", "tracking")
+# Final metrics a job returns; optimized_metric must be one of them (checked before training).
+OPTIMIZABLE = tuple(
+    f"{split}_{name}" for split in ("val", "test") for name in ("rmse", "mae", "r2", "smape")
+) + ("baseline_test_rmse", "skill")
 
 
 def run(cfg: DictConfig) -> float:
@@ -36,6 +40,8 @@ def run(cfg: DictConfig) -> float:
     trainer = validate_trainer(config["trainer"])
     validate_model(config["model"])
     optimized = config.get("optimized_metric", "val_rmse")
+    if optimized not in OPTIMIZABLE:
+        raise ConfigError("optimized_metric", f"one of {OPTIMIZABLE}", optimized)
     data = prepare(config["data"], trainer.max_points)
 
     experiment = str(config["tracking"].get("experiment") or config["data"].get("name") or "sweepcast")
@@ -51,11 +57,8 @@ def run(cfg: DictConfig) -> float:
         tracking.log_config(config, OmegaConf.to_yaml(cfg, resolve=True))
         tracking.log_metrics(data.report.as_metrics())
         metrics = train_and_evaluate(data, config, trainer)
-        if optimized not in metrics or not math.isfinite(metrics[optimized]):
-            raise SweepcastError(
-                f"optimized_metric '{optimized}' is {metrics.get(optimized, 'not a metric')}; "
-                f"available: {', '.join(sorted(metrics))}"
-            )
+        if not math.isfinite(metrics[optimized]):
+            raise SweepcastError(f"optimized_metric '{optimized}' is {metrics[optimized]}: training diverged or the split is constant")
     print_summary(metrics, run_id, experiment, str(config["tracking"]["uri"]))
     return float(metrics[optimized])
 

@@ -196,8 +196,9 @@ def reindex_to_frequency(
     misaligned = ~frame.index.isin(full)
     if misaligned.any():
         stamp = frame.index[misaligned][0]
+        grid = freq if freq != "infer" else f"inferred {offset.freqstr}"
         raise DataError(
-            f"{source}: timestamp {stamp} is not on the {offset.freqstr} grid starting at {start}; "
+            f"{source}: timestamp {stamp} is not on the {grid} grid starting at {start}; "
             f"set data.clean.freq to the data's frequency, or null to keep timestamps as they are"
         )
     filled = frame.reindex(full, fill_value=np.nan if fill_value is None else fill_value)

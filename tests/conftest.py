@@ -1,0 +1,32 @@
+"""Shared fixtures: paths to the real data beside the repository, and a tidy environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def shared_file(name: str) -> Path:
+    """A file of ../shared/data, or skip the test saying why."""
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"real data {path} is absent (../shared/data beside the repository)")
+    return path
+
+
+@pytest.fixture
+def douyin_csv() -> Path:
+    return shared_file("douyin_livestream_2019-12-02.csv")
+
+
+@pytest.fixture
+def taxi_csv() -> Path:
+    return shared_file("nab_nyc_taxi.csv")

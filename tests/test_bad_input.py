@@ -1,0 +1,70 @@
+"""Bad input: one line naming the culprit, non-zero exit, no traceback, no FINISHED run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_train_e2e import runs, train
+
+DOUYIN_HEADER = (
+    ",natural_flow_trend_index,pay_flow_trend_index,UV_VALUE,COMMENT_CNT,date_time,INCR_FANS_CNT,"
+    "LEAVE_UCNT,FANS_CLUB_UCNT,PAY_ORDER_GMV,ONLINE_USER_CNT,WATCH_UCNT,PAY_CNT,PAY_UCNT\n"
+)
+
+
+def douyin_row(i: int, natural: str = "{'全部自然流量': 7, '关注': 4}", watch: str = "19.0") -> str:
+    return f"{i},\"{natural}\",\"{{'全部付费流量': 0}}\",0.0,9,2019-12-02 08:{10 + i:02d}:00,0.0,10.0,0.0,0.0,11,{watch},0.0,0.0\n"
+
+
+FILES = {
+    "evil.csv": DOUYIN_HEADER + douyin_row(0) + douyin_row(1, natural="__import__('os').system('touch PWNED')"),
+    "broken.csv": DOUYIN_HEADER + douyin_row(0) + douyin_row(1, natural="{'全部自然流量': 7"),
+    "words.csv": DOUYIN_HEADER + "".join(douyin_row(i) for i in range(30)) + douyin_row(31, watch="many"),
+    "dead.csv": DOUYIN_HEADER + "".join(douyin_row(i, natural="{'全部自然流量': 0}") for i in range(30)),
+}
+
+# name -> (overrides with {tmp} for the test's folder, text the single error line must contain)
+CASES: dict[str, tuple[list[str], str]] = {
+    "missing file": (["data.path={tmp}/nope.csv"], "nope.csv: file not found"),
+    "unknown model name": (["model.name=gru"], "model.name"),
+    "unknown optimizer": (["trainer.optimizer=adamw"], "trainer.optimizer"),
+    "unknown activation": (["model.activation=swish2"], "model.activation"),
+    "missing target column": (["data.target=VIEWERS"], "target column 'VIEWERS'"),
+    "non-numeric value": (["data.path={tmp}/words.csv"], "column 'WATCH_UCNT', row 31"),
+    "malicious dict string": (["data.path={tmp}/evil.csv"], "natural_flow_trend_index"),
+    "malformed dict string": (["data.path={tmp}/broken.csv"], "natural_flow_trend_index"),
+    "timestep too long": (["data.timestep=5000", "trainer.max_points=2000"], "data.timestep=5000"),
+    "layers below one": (["model.layers=0"], "model.layers"),
+    "dropout of one": (["model.dropout=1.0"], "model.dropout"),
+    "negative dropout": (["model.dropout=-0.2"], "model.dropout"),
+    "empty after cleaning": (["data.path={tmp}/dead.csv"], "no rows left after cleaning"),
+    "unknown data source": (["data.source=parquet"], "data.source"),
+    "bad scaler": (["data.scaler=log"], "data.scaler"),
+    "bad split": (["data.split.train=1.5"], "data.split.train"),
+    "bad optimized metric": (["optimized_metric=val_accuracy"], "optimized_metric"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_gives_one_clear_line(case: str, tmp_path: Path) -> None:
+    for name, text in FILES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    overrides, expected = CASES[case]
+    done = train(tmp_path, *(o.format(tmp=tmp_path) for o in overrides))
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    errors = [line for line in output.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1, output[-3000:]
+    assert expected in errors[0], errors[0]
+    assert "Traceback" not in output
+    assert not (tmp_path / "PWNED").exists()
+    assert all(r.info.status != "FINISHED" for r in runs(tmp_path))
+
+
+def test_hydra_rejects_unknown_config_option(tmp_path: Path) -> None:
+    done = train(tmp_path, "model=gru")
+    assert done.returncode != 0
+    assert "Could not find 'model/gru'" in done.stderr
+    assert runs(tmp_path) == []

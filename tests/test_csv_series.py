@@ -1,0 +1,67 @@
+"""The generic timestamp,value source and the data pipeline's input checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from sweepcast.data.csv_series import read_series_csv
+from sweepcast.data.pipeline import prepare
+from sweepcast.errors import ConfigError, DataError
+
+
+def test_nab_taxi_file(taxi_csv) -> None:
+    df = read_series_csv(taxi_csv)
+    assert len(df) == 10320
+    assert list(df.columns) == ["value"]
+    assert df.index.name == "timestamp"
+    assert df["value"].iloc[0] == 10844
+
+
+def test_taxi_pipeline_infers_half_hours(taxi_csv) -> None:
+    cfg = {"source": "csv_series", "path": str(taxi_csv), "target": "value", "timestep": 48,
+           "clean": {"freq": "infer", "fill_value": None, "nan": "interpolate"}}
+    data = prepare(cfg)
+    assert len(data.frame) == 10320 and data.report.filled_rows == 0
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(DataError, match="nope.csv: file not found"):
+        read_series_csv(tmp_path / "nope.csv")
+
+
+def test_non_numeric_value_names_column_and_row(tmp_path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("timestamp,value\n2020-01-01 00:00,1\n2020-01-01 00:01,lots\n")
+    with pytest.raises(DataError, match=r"column 'value', row 2: expected a number, got 'lots'"):
+        read_series_csv(path)
+
+
+def test_bad_timestamp_names_row(tmp_path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("timestamp,value\n2020-01-01 00:00,1\nyesterday,2\n")
+    with pytest.raises(DataError, match="column 'timestamp', row 2: expected a timestamp"):
+        read_series_csv(path)
+
+
+def test_missing_timestamp_column(tmp_path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("time,value\n2020-01-01 00:00,1\n")
+    with pytest.raises(DataError, match="missing timestamp column 'timestamp'"):
+        read_series_csv(path)
+
+
+def test_missing_target_and_feature(tmp_path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("timestamp,value\n2020-01-01 00:00,1\n2020-01-01 00:01,2\n")
+    base = {"source": "csv_series", "path": str(path), "timestep": 1}
+    with pytest.raises(DataError, match="target column 'WATCH_UCNT'"):
+        prepare({**base, "target": "WATCH_UCNT"})
+    with pytest.raises(DataError, match="feature column 'nope'"):
+        prepare({**base, "target": "value", "features": ["nope"]})
+
+
+def test_path_required_and_unknown_source() -> None:
+    with pytest.raises(ConfigError, match="data.path"):
+        prepare({"source": "csv_series", "path": None})
+    with pytest.raises(ConfigError, match="data.source"):
+        prepare({"source": "parquet"})

@@ -1,0 +1,126 @@
+"""End-to-end: run ``train.py`` as a user would, then read what MLflow recorded.
+
+Each run gets its own working directory, so ``mlruns/`` and Hydra's ``outputs/`` land in
+``tmp_path``. Bad-input runs fail before TensorFlow is imported and take a few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+
+SMOKE = ["trainer=smoke", "trainer.max_points=600", "data.timestep=20", "model.units=8"]
+
+
+def train(cwd: Path, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *overrides],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def runs(cwd: Path) -> list:
+    """Every MLflow run in the store under ``cwd``, newest first."""
+    import mlflow
+
+    db = cwd / "mlruns" / "mlflow.db"
+    if not db.exists():
+        return []
+    client = mlflow.MlflowClient(f"sqlite:///{db}")
+    found = []
+    for experiment in client.search_experiments():
+        found += client.search_runs([experiment.experiment_id])
+    return found
+
+
+def assert_ok(done: subprocess.CompletedProcess) -> None:
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_default_livestream_smoke_run_is_fully_logged(tmp_path: Path) -> None:
+    import mlflow
+
+    done = train(tmp_path, *SMOKE)
+    assert_ok(done)
+    output = done.stdout + done.stderr
+    assert "test RMSE" in output and "skill over persistence" in output
+    assert "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db" in output
+
+    (run,) = runs(tmp_path)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_id in output
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    assert params["model.name"] == "lstm" and params["data.target"] == "WATCH_UCNT"
+    assert params["trainer.epochs"] == "1" and params["data.timestep"] == "20"
+    for key in ("test_rmse", "test_mae", "test_r2", "test_smape", "val_rmse", "baseline_test_rmse", "skill", "loss", "val_loss", "clean_dead_days"):
+        assert key in metrics, key
+    assert metrics["skill"] == pytest.approx(1 - metrics["test_rmse"] / metrics["baseline_test_rmse"])
+    assert len(tags["data_fingerprint"]) == 16 and tags["data_source"].startswith("synthetic livestream")
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "preprocessing", "plots"} <= artifacts
+    assert "<html>" in mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/plots/forecast_test.html")
+    scalers = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/preprocessing/scalers.json")
+    assert scalers["timestep"] == 20 and scalers["target_scaler"]["kind"] == "minmax"
+    assert (tmp_path / "mlruns" / "artifacts" / "livestream").is_dir()
+
+    model = mlflow.keras.load_model(tags["model_uri"])
+    pyfunc = mlflow.pyfunc.load_model(tags["model_uri"])
+    window = np.random.default_rng(0).random((3, 20, 1), dtype=np.float32)
+    direct = model.predict(window, verbose=0)
+    assert direct.shape == (3, 1) and np.isfinite(direct).all()
+    assert np.allclose(np.asarray(pyfunc.predict(window)), direct, atol=1e-6)
+    assert pyfunc.metadata.signature is not None
+    assert pyfunc.metadata.saved_input_example_info is not None
+
+
+@pytest.mark.slow
+def test_real_livestream_file(tmp_path: Path, douyin_csv: Path) -> None:
+    done = train(tmp_path, *SMOKE, f"data.path={douyin_csv}")
+    assert_ok(done)
+    (run,) = runs(tmp_path)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["clean_rows_in"] == 696
+    assert run.data.metrics["clean_filled_rows"] > 200  # the 12:00-16:00 pause and other gaps
+    assert run.data.tags["data_source"] == str(douyin_csv)
+
+
+@pytest.mark.slow
+def test_generic_csv_series(tmp_path: Path, taxi_csv: Path) -> None:
+    done = train(tmp_path, *SMOKE, "data=csv_series", f"data.path={taxi_csv}")
+    assert_ok(done)
+    (run,) = runs(tmp_path)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["data.target"] == "value"
+
+
+@pytest.mark.slow
+def test_multirun_gives_one_run_per_value(tmp_path: Path) -> None:
+    done = train(tmp_path, "-m", *SMOKE, "model.layers=1,2,3", timeout=600)
+    assert_ok(done)
+    found = runs(tmp_path)
+    assert sorted(r.data.params["model.layers"] for r in found) == ["1", "2", "3"]
+    assert all(r.info.status == "FINISHED" for r in found)
+    names = sorted(r.info.run_name for r in found)
+    assert all(name.startswith("lstm ") and f"model.layers={i}" in name for i, name in enumerate(names, 1)), names
+    assert len(list((tmp_path / "sweeps").glob("*/*/.hydra"))) == 3
+
+
+@pytest.mark.slow
+def test_runs_are_never_overwritten(tmp_path: Path) -> None:
+    assert_ok(train(tmp_path, *SMOKE, "trainer.max_points=300"))
+    assert_ok(train(tmp_path, *SMOKE, "trainer.max_points=300"))
+    assert len({r.info.run_id for r in runs(tmp_path)}) == 2

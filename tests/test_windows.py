@@ -1,0 +1,106 @@
+"""Splits, train-only scaling, and window datasets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sweepcast.data.pipeline import prepare
+from sweepcast.data.windows import (
+    check_timestep,
+    scaler_from_state,
+    scaler_state,
+    split_bounds,
+    window_count,
+    window_dataset,
+    window_last_inputs,
+)
+from sweepcast.errors import ConfigError, DataError
+
+
+def write_series(path, values) -> str:
+    stamps = pd.date_range("2021-01-01", periods=len(values), freq="1h")
+    pd.DataFrame({"timestamp": stamps, "value": values}).to_csv(path, index=False)
+    return str(path)
+
+
+def series_cfg(path: str, timestep: int = 5, scaler: str = "minmax") -> dict:
+    return {
+        "name": "t", "source": "csv_series", "path": path, "target": "value", "features": None,
+        "timestep": timestep, "scaler": scaler, "split": {"train": 0.6, "val": 0.2},
+        "clean": {"nan": "interpolate", "freq": "infer", "fill_value": None},
+    }
+
+
+def test_split_bounds_are_chronological_and_cover_everything() -> None:
+    b = split_bounds(100, {"train": 0.7, "val": 0.15})
+    assert (b.train, b.val, b.test) == ((0, 70), (70, 85), (85, 100))
+
+
+@pytest.mark.parametrize(("fractions", "key"), [({"train": 1.2}, "data.split.train"), ({"train": 0.8, "val": 0.3}, "data.split.val")])
+def test_bad_split_fractions(fractions: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        split_bounds(100, fractions)
+
+
+def test_timestep_must_fit_every_split() -> None:
+    b = split_bounds(100, {"train": 0.7, "val": 0.15})
+    assert check_timestep(14, b) == 14
+    with pytest.raises(DataError, match="data.timestep=15 leaves no window in the val split"):
+        check_timestep(15, b)
+    with pytest.raises(ConfigError, match="data.timestep"):
+        check_timestep(0, b)
+
+
+def test_scaler_is_fit_on_train_only(tmp_path) -> None:
+    values = np.concatenate([np.linspace(0, 10, 60), np.full(40, 1000.0)])
+    data = prepare(series_cfg(write_series(tmp_path / "s.csv", values)))
+    assert data.input_scaler.data_max_[0] == pytest.approx(10.0)  # the 1000s are in val/test
+    assert data.split_targets("train").max() == pytest.approx(1.0)
+    assert data.split_targets("test").max() == pytest.approx(100.0)
+
+
+def test_scaler_state_round_trips_without_pickle(tmp_path) -> None:
+    data = prepare(series_cfg(write_series(tmp_path / "s.csv", np.arange(100.0)), scaler="robust"))
+    state = scaler_state(data.target_scaler)
+    rebuilt = scaler_from_state(state)
+    x = np.array([[3.0], [50.0]])
+    assert np.allclose(rebuilt.transform(x), data.target_scaler.transform(x))
+
+
+def test_window_shapes_and_targets() -> None:
+    inputs = np.arange(20, dtype=np.float32).reshape(10, 2)
+    targets = np.arange(10, dtype=np.float32) * 10
+    batches = list(window_dataset(inputs, targets, timestep=3, batch_size=4))
+    x = np.concatenate([b[0].numpy() for b in batches])
+    y = np.concatenate([b[1].numpy() for b in batches])
+    assert x.shape == (window_count(10, 3), 3, 2) == (7, 3, 2)
+    assert y.shape == (7, 1)
+    assert np.array_equal(x[0], inputs[0:3]) and y[0, 0] == 30.0
+    assert np.array_equal(x[-1], inputs[6:9]) and y[-1, 0] == 90.0
+    assert np.array_equal(window_last_inputs(targets, 3), targets[2:9])
+
+
+def test_shuffled_windows_are_a_permutation() -> None:
+    inputs = np.arange(50, dtype=np.float32).reshape(50, 1)
+    batches = list(window_dataset(inputs, inputs[:, 0], timestep=4, batch_size=8, shuffle=True, seed=1))
+    firsts = sorted(float(b) for batch in batches for b in batch[0].numpy()[:, 0, 0])
+    assert firsts == [float(i) for i in range(46)]
+
+
+def test_no_window_crosses_a_split(tmp_path) -> None:
+    data = prepare(series_cfg(write_series(tmp_path / "s.csv", np.arange(100.0)), timestep=5))
+    scale = data.input_scaler
+    for split in ("train", "val", "test"):
+        start, stop = data.bounds[split]
+        for x, y in data.dataset(split, batch_size=16):
+            raw = scale.inverse_transform(x.numpy().reshape(-1, 1)).reshape(x.shape)
+            assert raw.min() >= start - 1e-6 and raw.max() < stop
+            target_raw = data.target_scaler.inverse_transform(y.numpy())
+            assert target_raw.min() >= start + data.timestep - 1e-3 and target_raw.max() < stop
+
+
+def test_unknown_scaler(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="data.scaler"):
+        prepare(series_cfg(write_series(tmp_path / "s.csv", np.arange(100.0)), scaler="log"))
