@@ -126,7 +126,10 @@ def fit(
     )
     train = data.dataset("train", spec.batch_size, shuffle=True, seed=spec.seed)
     val = data.dataset("val", spec.batch_size)
-    all_callbacks: list[keras.callbacks.Callback] = [epoch_logger(spec.epochs), *callbacks]
+    # TerminateOnNaN: a diverged run stops at once instead of burning its remaining epochs.
+    all_callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.TerminateOnNaN(), epoch_logger(spec.epochs), *callbacks
+    ]
     stopper = None
     if spec.early_stopping_patience is not None:
         stopper = keras.callbacks.EarlyStopping(

@@ -1,0 +1,61 @@
+"""Compose the real configs the way Hydra does and check they are valid as shipped."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from sweepcast.models import validate_model
+from sweepcast.training import validate_trainer
+from sweepcast.train import OPTIMIZABLE, resolve
+from tests.conftest import ROOT
+
+CONF = str(ROOT / "conf")
+
+
+def composed(*overrides: str) -> dict:
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return resolve(compose(config_name="train", overrides=list(overrides)))
+
+
+def test_defaults() -> None:
+    cfg = composed()
+    assert cfg["data"]["source"] == "livestream" and cfg["data"]["path"] is None
+    assert cfg["data"]["target"] == "WATCH_UCNT"
+    assert cfg["model"]["name"] == "lstm"
+    assert cfg["optimized_metric"] == "val_rmse" in OPTIMIZABLE
+    assert cfg["tracking"]["experiment"] == "livestream"
+    validate_model(cfg["model"])
+    spec = validate_trainer(cfg["trainer"])
+    assert spec.early_stopping_patience is not None and spec.max_points is None
+
+
+def test_smoke_trainer_extends_default() -> None:
+    spec = validate_trainer(composed("trainer=smoke")["trainer"])
+    assert spec.epochs == 1 and spec.max_points == 2000 and spec.optimizer == "adam"
+
+
+def test_csv_series_experiment_follows_data_name() -> None:
+    cfg = composed("data=csv_series", "data.path=x.csv")
+    assert cfg["tracking"]["experiment"] == "csv_series"
+    assert cfg["data"]["clean"]["freq"] == "infer"
+
+
+def test_tracking_uri_follows_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert composed()["tracking"]["uri"] == "http://127.0.0.1:5999"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert composed()["tracking"]["uri"] == "sqlite:///mlruns/mlflow.db"
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_layer_sweep_values_are_valid_with_default_units(layers: int) -> None:
+    validate_model(composed(f"model.layers={layers}")["model"])
+
+
+def test_every_shipped_group_option_composes() -> None:
+    for group in ("data", "model", "trainer"):
+        for option in sorted((ROOT / "conf" / group).glob("*.yaml")):
+            cfg = composed(f"{group}={option.stem}")
+            assert OmegaConf.create(cfg)[group] is not None

@@ -1,0 +1,65 @@
+"""MLflow tracking against a real SQLite store in a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from sweepcast import tracking
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.chdir(tmp_path)
+    return {"uri": "sqlite:///mlruns/mlflow.db", "artifact_root": "mlruns/artifacts"}
+
+
+def test_experiment_created_once_with_artifacts_under_mlruns(store: dict, tmp_path: Path) -> None:
+    first = tracking.open_experiment(store, "livestream")
+    assert tracking.open_experiment(store, "livestream") == first
+    experiment = mlflow.MlflowClient().get_experiment(first)
+    assert experiment.artifact_location == (tmp_path / "mlruns" / "artifacts" / "livestream").as_uri()
+    assert (tmp_path / "mlruns" / "mlflow.db").is_file()
+
+
+def test_completed_block_finishes_run(store: dict) -> None:
+    experiment = tracking.open_experiment(store, "t")
+    with tracking.start_run(experiment, "ok", {"k": "v"}) as run_id:
+        tracking.log_config({"model": {"layers": 2, "units": [64, 32]}}, "model: {}\n")
+        tracking.log_metrics({"val_rmse": 1.5, "test_r2": float("nan")})
+    run = mlflow.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"model.layers": "2", "model.units": "[64, 32]"}
+    assert run.data.metrics == {"val_rmse": 1.5}  # NaN skipped, not logged as garbage
+    assert run.data.tags["k"] == "v"
+
+
+def test_raising_block_ends_run_failed_with_reason(store: dict) -> None:
+    experiment = tracking.open_experiment(store, "t")
+    with pytest.raises(RuntimeError):
+        with tracking.start_run(experiment, "boom", {}) as run_id:
+            raise RuntimeError("loss became NaN")
+    run = mlflow.get_run(run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"] == "RuntimeError: loss became NaN"
+    assert mlflow.active_run() is None
+
+
+def test_interrupted_block_ends_run_killed(store: dict) -> None:
+    experiment = tracking.open_experiment(store, "t")
+    with pytest.raises(KeyboardInterrupt):
+        with tracking.start_run(experiment, "ctrl-c", {}) as run_id:
+            raise KeyboardInterrupt
+    assert mlflow.get_run(run_id).info.status == "KILLED"
+
+
+def test_flatten_and_ui_hint(store: dict) -> None:
+    assert tracking.flatten({"a": {"b": None, "c": ["x"]}, "d": 1.5}) == {"a.b": "None", "a.c": '["x"]', "d": "1.5"}
+    assert tracking.ui_hint("sqlite:///mlruns/mlflow.db") == "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
+    assert tracking.ui_hint("http://127.0.0.1:5000") == "open http://127.0.0.1:5000"
+
+
+def test_git_tags_outside_a_checkout(tmp_path: Path) -> None:
+    assert tracking.git_tags(tmp_path) == {}
