@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
+from sweepcast.data.cells import numeric_column, show
 from sweepcast.errors import DataError
 
 
@@ -47,7 +47,7 @@ def read_series_csv(
         raise DataError(f"{path}: no value column besides '{timestamp_column}'")
     index = parse_timestamps(raw[timestamp_column], path, timestamp_column)
     frame = pd.DataFrame(
-        {c: to_numeric_column(raw[c], path, c) for c in wanted}, index=index
+        {c: numeric_column(raw[c], path=str(path), column=c) for c in wanted}, index=index
     )
     return frame
 
@@ -60,30 +60,12 @@ def parse_timestamps(values: pd.Series, path: Path, column: str) -> pd.DatetimeI
         row = int(bad.to_numpy().argmax())
         raise DataError(
             f"{path}: column '{column}', row {row + 1}: expected a timestamp, "
-            f"got {_short(values.iloc[row])}"
+            f"got {show(values.iloc[row])}"
         )
     index = pd.DatetimeIndex(parsed, name="timestamp")
     if index.tz is not None:
         index = index.tz_convert(None)
     return index
-
-
-def to_numeric_column(values: pd.Series, path: Path, column: str) -> np.ndarray:
-    """Convert to float64; empty cells become NaN, anything else non-numeric is an error."""
-    numeric = pd.to_numeric(values, errors="coerce").astype("float64")
-    bad = numeric.isna() & values.notna()
-    if bad.any():
-        row = int(bad.to_numpy().argmax())
-        raise DataError(
-            f"{path}: column '{column}', row {row + 1}: expected a number, "
-            f"got {_short(values.iloc[row])}"
-        )
-    return numeric.to_numpy()
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _first_line(err: BaseException) -> str:

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sweepcast.data.cells import cell_error, numeric_column
 from sweepcast.errors import ConfigError, DataError
 
 __all__ = [
@@ -132,7 +133,6 @@ _RAW_ORDER: tuple[str, ...] = (
 )
 
 _DICT_EXPECTED = "expected a dict literal of {source: number}"
-_SHOW_CHARS = 60
 
 # --- fast dict-string parser -------------------------------------------------------------
 # A number as Python writes it for a count or a float (no leading zeros, ASCII digits only,
@@ -152,19 +152,6 @@ _TEMPLATE_RE = re.compile(
     r"\{[ \t]*(?:" + _ENTRY + r"(?:,[ \t]*" + _ENTRY + r")*(?:,[ \t]*)?)?\}"
 )
 _TEMPLATE_KEY_RE = re.compile(_KEY)
-
-
-def _show(value: object) -> str:
-    """``repr`` of a cell for an error message, cut to ~60 characters so it stays one line."""
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > _SHOW_CHARS:
-        text = text[:_SHOW_CHARS] + "..."
-    return repr(text)
-
-
-def _cell_error(path: str, column: str, row: int, expected: str, got: object) -> DataError:
-    """The one-line error for a bad cell; ``row`` is 1-based over data rows."""
-    return DataError(f"{path}: column '{column}', row {row}: {expected}, got {_show(got)}")
 
 
 def _checked_literal(text: str) -> dict[str, float] | None:
@@ -260,7 +247,7 @@ def _parse_dict_column(
 
     def fail(unique_id: int) -> DataError:
         row = int(np.flatnonzero(codes == unique_id)[0]) + 1
-        return _cell_error(path, column, row, _DICT_EXPECTED, cells.iloc[row - 1])
+        return cell_error(path, column, row, _DICT_EXPECTED, cells.iloc[row - 1])
 
     if first_bad is not None:
         # ``factorize`` numbers distinct cells by first appearance, so the smallest id is
@@ -306,26 +293,6 @@ def _drop_index_column(frame: pd.DataFrame) -> pd.DataFrame:
     if len(frame.columns) and re.fullmatch(r"(Unnamed: 0)?", str(frame.columns[0])):
         return frame.iloc[:, 1:]
     return frame
-
-
-def _numeric_column(cells: pd.Series, *, path: str, column: str) -> np.ndarray:
-    """A raw column as float64; blank cells are NaN, anything else non-numeric is an error.
-
-    The whole-column cast is the fast path (a few ms for 89,000 cells); only when it fails
-    is the slower element-wise ``to_numeric`` run, to find the first offending row.
-    """
-    try:
-        numbers = cells.astype(np.float64).to_numpy(dtype=np.float64)
-        wrong = np.isinf(numbers)
-    except (ValueError, TypeError):
-        numbers = np.array(pd.to_numeric(cells, errors="coerce"), dtype=np.float64)
-        blank = cells.isna().to_numpy() | (cells.str.strip() == "").to_numpy(dtype=bool)
-        wrong = (np.isnan(numbers) & ~blank) | np.isinf(numbers)
-        numbers[blank] = np.nan
-    if wrong.any():
-        row = int(np.flatnonzero(wrong)[0])
-        raise _cell_error(path, column, row + 1, "expected a number", cells.iloc[row])
-    return numbers
 
 
 def read_livestream_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -382,7 +349,7 @@ def read_livestream_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     bad = np.flatnonzero(stamps.isna().to_numpy())
     if len(bad):
         row = int(bad[0])
-        raise _cell_error(
+        raise cell_error(
             shown,
             TIME_COLUMN,
             row + 1,
@@ -394,7 +361,7 @@ def read_livestream_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     for name in present:
         if name in (TIME_COLUMN, NATURAL_COLUMN, PAID_COLUMN):
             continue
-        data[name] = _numeric_column(frame[name], path=shown, column=name)
+        data[name] = numeric_column(frame[name], path=shown, column=name)
 
     for column, prefix, known in (
         (NATURAL_COLUMN, _NATURAL_PREFIX, NATURAL_SOURCES),
