@@ -123,7 +123,12 @@ def log_keras_model(model: "keras.Model", example_input: Any) -> str:
     from mlflow.models import Model, infer_signature
 
     signature = infer_signature(example_input, model.predict(example_input, verbose=0))
-    keras.config.disable_interactive_logging()  # MLflow predicts on the example: no stray progress bars
+    # MLflow predicts on the example while saving: route Keras' progress bars to absl's
+    # logger and silence it for that moment, so no stray bars land in the job's output.
+    absl_logger = logging.getLogger("absl")
+    absl_level = absl_logger.level
+    keras.config.disable_interactive_logging()
+    absl_logger.setLevel(logging.WARNING)
     try:
         info = Model.log(
             artifact_path=None,
@@ -136,6 +141,7 @@ def log_keras_model(model: "keras.Model", example_input: Any) -> str:
         )
     finally:
         keras.config.enable_interactive_logging()
+        absl_logger.setLevel(absl_level)
     mlflow.set_tag("model_uri", info.model_uri)
     return info.model_uri
 
