@@ -17,18 +17,18 @@ def forecast_figure(
 ) -> go.Figure:
     """Lines for truth, model and (dotted, hidden until clicked) the persistence baseline."""
     figure = go.Figure()
-    figure.add_trace(go.Scattergl(x=timestamps, y=truth, name="truth", mode="lines", line={"color": "#444"}))
-    figure.add_trace(go.Scattergl(x=timestamps, y=forecast, name="forecast", mode="lines", line={"color": "#d62728"}))
+    figure.add_trace(go.Scatter(x=timestamps, y=truth, name="truth", mode="lines", line={"color": "#444"}))
+    figure.add_trace(go.Scatter(x=timestamps, y=forecast, name="forecast", mode="lines", line={"color": "#d62728"}))
     if baseline is not None:
         figure.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=timestamps, y=baseline, name="persistence", mode="lines",
                 line={"color": "#1f77b4", "dash": "dot"}, visible="legendonly",
             )
         )
     figure.update_layout(
         title=title, xaxis_title="time", yaxis_title=target, hovermode="x unified",
-        template="plotly_white", legend={"orientation": "h", "y": -0.15},
+        template="plotly_white", legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
     )
     figure.update_xaxes(rangeslider_visible=True)
     return figure
