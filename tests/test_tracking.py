@@ -8,6 +8,7 @@ import mlflow
 import pytest
 
 from sweepcast import tracking
+from sweepcast.errors import SweepcastError
 
 
 @pytest.fixture
@@ -22,6 +23,13 @@ def test_experiment_created_once_with_artifacts_under_mlruns(store: dict, tmp_pa
     experiment = mlflow.MlflowClient().get_experiment(first)
     assert experiment.artifact_location == (tmp_path / "mlruns" / "artifacts" / "livestream").as_uri()
     assert (tmp_path / "mlruns" / "mlflow.db").is_file()
+
+
+def test_deleted_experiment_is_a_clear_error(store: dict) -> None:
+    experiment = tracking.open_experiment(store, "gone")
+    mlflow.MlflowClient().delete_experiment(experiment)
+    with pytest.raises(SweepcastError, match="experiment 'gone' .* is deleted; restore it"):
+        tracking.open_experiment(store, "gone")
 
 
 def test_completed_block_finishes_run(store: dict) -> None:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from sweepcast.errors import SweepcastError
+
 if TYPE_CHECKING:
     import keras
 
@@ -51,6 +53,11 @@ def open_experiment(tracking: Mapping[str, Any], experiment: str) -> str:
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
+    if found is not None and found.lifecycle_stage == "deleted":
+        raise SweepcastError(
+            f"MLflow experiment '{experiment}' (id {found.experiment_id}) is deleted; restore it with "
+            f"'mlflow experiments restore --experiment-id {found.experiment_id}' or set tracking.experiment"
+        )
     if found is not None:
         return found.experiment_id
     location = None
