@@ -60,7 +60,7 @@ def test_optimizers_by_name(name: str, cls: str) -> None:
     [({"epochs": 0}, "trainer.epochs"), ({"batch_size": "big"}, "trainer.batch_size"),
      ({"learning_rate": 0}, "trainer.learning_rate"), ({"progress": "dots"}, "trainer.progress"),
      ({"deterministic": "yes"}, "trainer.deterministic"), ({"max_points": 0}, "trainer.max_points"),
-     ({"momentum": 0.9}, "trainer.momentum")],
+     ({"momentum": 0.9}, "trainer.momentum"), ({"intra_op_threads": 0}, "trainer.intra_op_threads")],
 )
 def test_bad_trainer_values_name_their_key(override: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -23,7 +23,14 @@ from sweepcast.data.windows import scaler_state, window_last_inputs
 from sweepcast.errors import ConfigError, SweepcastError
 from sweepcast.metrics import forecast_metrics, rmse, skill
 from sweepcast.models import build_model, validate_model
-from sweepcast.training import TrainerSpec, fit, predict_split, seed_everything, validate_trainer
+from sweepcast.training import (
+    TrainerSpec,
+    configure_threads,
+    fit,
+    predict_split,
+    seed_everything,
+    validate_trainer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,7 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
 
 def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: TrainerSpec) -> dict[str, float]:
     """Fit, predict every split, compute metrics in original units, and log it all."""
+    configure_threads(trainer.intra_op_threads, trainer.inter_op_threads)
     seed_everything(trainer.seed, trainer.deterministic)
     model = build_model(config["model"], (data.timestep, len(data.features)))
     log.info("model %s: %s parameters", config["model"]["name"], f"{model.count_params():,}")

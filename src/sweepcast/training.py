@@ -26,7 +26,7 @@ OPTIMIZERS = {"adam": "Adam", "adagrad": "Adagrad", "rmsprop": "RMSprop", "sgd":
 PROGRESS = ("bar", "log", "none")
 KEYS = (
     "epochs", "batch_size", "optimizer", "learning_rate", "early_stopping_patience", "seed",
-    "deterministic", "max_points", "progress", "steps_per_execution",
+    "deterministic", "max_points", "progress", "steps_per_execution", "intra_op_threads", "inter_op_threads",
 )
 
 
@@ -42,6 +42,8 @@ class TrainerSpec:
     max_points: int | None
     progress: str
     steps_per_execution: int
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
 
 
 def validate_trainer(cfg: Mapping[str, Any]) -> TrainerSpec:
@@ -81,7 +83,33 @@ def validate_trainer(cfg: Mapping[str, Any]) -> TrainerSpec:
         max_points=integer("max_points", 1, optional=True),
         progress=progress,
         steps_per_execution=integer("steps_per_execution", 1) if "steps_per_execution" in cfg else 1,
+        intra_op_threads=integer("intra_op_threads", 1, optional=True),
+        inter_op_threads=integer("inter_op_threads", 1, optional=True),
     )
+
+
+def configure_threads(intra_op: int | None, inter_op: int | None) -> None:
+    """Set TensorFlow's thread pools; they freeze once TF runs its first op, so call this first.
+
+    Small recurrent ops gain little from splitting one matmul over cores and lose to the
+    synchronisation: see bench/README.md for what these settings are worth on 2 cores.
+    """
+    import tensorflow as tf
+
+    wanted = {"intra": intra_op, "inter": inter_op}
+    current = {
+        "intra": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+    if all(value is None or value == current[pool] for pool, value in wanted.items()):
+        return
+    try:
+        if intra_op is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        if inter_op is not None:
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    except RuntimeError:  # TF already initialised in this process (e.g. a second run in tests)
+        log.warning("TensorFlow already started; keeping its thread pools (intra %s, inter %s)", current["intra"], current["inter"])
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
