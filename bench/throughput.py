@@ -47,11 +47,12 @@ class Case:
     steps_per_execution: int = 1
     jit_compile: bool = False
     unroll: bool = False
-    data_options: str = ""  # "" | nondeterministic | no_autotune (ours only)
+    data_options: str = ""  # "" (ours: tf.data autotuner off) | nondeterministic | autotune (on, as before 2026-11-25)
     threads: tuple[int, int] | None = None  # (intra_op, inter_op); None: TensorFlow's default
     epochs: int = 0  # 0: a window of --samples samples in epoch 1; n: epochs 2..n+1
     samples_scale: float = 1.0  # fraction of --samples timed (long-timestep memory cases)
     repeat: bool = False  # measured again in every round after the first
+    validation: bool = False  # also validate on the val split each epoch, as our trainer does
 
 
 def cases(quick: bool) -> list[Case]:
@@ -76,14 +77,21 @@ def cases(quick: bool) -> list[Case]:
         ref, Case("ours-b128-jit", jit_compile=True),
         Case("ours-b128-jit-spe16", jit_compile=True, steps_per_execution=16),
         Case("ours-b128-nondeterministic", data_options="nondeterministic"),
-        Case("ours-b128-no-autotune", data_options="no_autotune"), Case("ours-b128-intra1-inter1", threads=(1, 1)), ref,
+        Case("ours-b128-autotune", data_options="autotune"), Case("ours-b128-intra1-inter1", threads=(1, 1)), ref,
         Case("study-b128-epoch", "study", epochs=1), Case("ours-b128-epoch", epochs=1),
-        Case("ours-b128-epoch-no-autotune", data_options="no_autotune", epochs=1),
-        Case("ours-b128-epoch-no-autotune-intra1-inter2", data_options="no_autotune", threads=i1e2, epochs=1),
+        Case("ours-b128-epoch-autotune-intra1-inter2", data_options="autotune", threads=i1e2, epochs=1),
+        Case("ours-b128-epoch-intra1-inter2", threads=i1e2, epochs=1),
     ]
 
 
-EXTRA = [Case("ours-b128-unroll", unroll=True)]  # ~40 s to build and +600 MB: only with --only
+EXTRA = [  # only with --only: unroll takes ~40 s to build; the fits take ~100 s each
+    Case("ours-b128-unroll", unroll=True),
+    Case("study-b128-fit-val", "study", epochs=3, validation=True),
+    Case("ours-b128-fit-val", epochs=3, validation=True),
+    Case("ours-b128-fit-val-autotune-intra1-inter2", data_options="autotune", threads=(1, 2), epochs=3,
+         validation=True),
+    Case("ours-b128-fit-val-intra1-inter2", threads=(1, 2), epochs=3, validation=True),
+]
 
 
 def rss_mb(peak: bool = False) -> float:
@@ -123,20 +131,20 @@ def make_inputs(case: Case, data: Any) -> tuple[Any, dict[str, Any]]:
 
     if case.pipeline == "study":
         x, y = study_windows(data.split_targets("train").astype(np.float64), case.timestep)
-        return x, {"y": y, "batch_size": case.batch_size, "shuffle": True}
+        val = study_windows(data.split_targets("val").astype(np.float64), case.timestep) if case.validation else None
+        return x, {"y": y, "batch_size": case.batch_size, "shuffle": True, "validation_data": val}
     if case.pipeline == "keras_tsda":  # window i: inputs[i:i+ts] -> targets[i+ts]
         return keras.utils.timeseries_dataset_from_array(
             data.split_inputs("train")[:-1], data.split_targets("train")[case.timestep:], case.timestep,
             batch_size=case.batch_size, shuffle=True, seed=SEED), {"shuffle": False}
-    ds = data.dataset("train", case.batch_size, shuffle=True, seed=SEED)
-    if case.data_options:
-        options = tf.data.Options()
-        if case.data_options == "nondeterministic":
-            options.deterministic = False
-        elif case.data_options == "no_autotune":
-            options.autotune.enabled = False
-        ds = ds.with_options(options)
-    return (ds.cache() if case.pipeline == "cached_input_only" else ds), {"shuffle": False}
+    options = tf.data.Options()
+    if case.data_options == "nondeterministic":
+        options.deterministic = False
+    elif case.data_options == "autotune":
+        options.autotune.enabled = True
+    ds = data.dataset("train", case.batch_size, shuffle=True, seed=SEED).with_options(options)
+    val = data.dataset("val", case.batch_size).with_options(options) if case.validation else None
+    return (ds.cache() if case.pipeline == "cached_input_only" else ds), {"shuffle": False, "validation_data": val}
 
 
 def make_model(case: Case) -> Any:
@@ -250,7 +258,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         like = rows[i]
         refs = [j for j, r in enumerate(rows) if r["pipeline"] == pipeline and r["steps_per_execution"] == 1
                 and not (r["jit_compile"] or r["unroll"] or r["data_options"] or r["threads"])
-                and all(r[k] == like[k] for k in ("batch_size", "timestep", "epochs"))]
+                and all(r[k] == like[k] for k in ("batch_size", "timestep", "epochs", "validation"))]
         if not refs or "input" in like["pipeline"]:
             return None
         near = min(abs(j - i) for j in refs)  # both neighbours when equally near
@@ -275,7 +283,8 @@ def table(summary: list[dict[str, Any]]) -> str:
              "| inputs MB | setup s | boundary s |", "|---|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in summary:
         cells = [f"{r[k]:.2f}" if r[k] is not None else "-" for k in ("x_study", "x_ours", "boundary_s")]
-        timing = "input only" if "input" in r["name"] else f"epoch {r['epochs'] + 1}" if r["epochs"] else "window"
+        timing = ("input only" if "input" in r["name"] else "window" if not r["epochs"] else
+                  f"epoch{'s 2-' if r['epochs'] > 1 else ' '}{r['epochs'] + 1}{' + val' if r['validation'] else ''}")
         lines.append(f"| {r['name']} | {r['batch_size']} | {r['timestep']} | {timing} | {r['samples_per_s']:.0f} | "
                      f"{'/'.join(map(str, r['runs']))} | {cells[0]} | {cells[1]} | {r['peak_rss_mb']:.0f} | "
                      f"{r['input_mb']:.0f} | {r['setup_s']:.1f} | {cells[2]} |")

@@ -117,10 +117,16 @@ def window_dataset(
         y = tf.gather(future, batch_starts)
         return x, y
 
+    # tf.data's autotuner re-plans at each epoch boundary; with the trainer's small thread pools
+    # that stalled epoch 2 for ~7 s per epoch (bench/README.md). Without it, AUTOTUNE falls back
+    # to fixed parallelism and buffer sizes, which keep the model fed (1.5x the study's epoch).
+    options = tf.data.Options()
+    options.autotune.enabled = False
     return (
         starts.batch(batch_size)
         .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
     )
 
 
