@@ -23,3 +23,14 @@ class ConfigError(SweepcastError):
 
 class DataError(SweepcastError):
     """An input file (or the data made from it) cannot be used."""
+
+
+class TrialPruned(Exception):
+    """Raised by a job whose sweep trial the pruner stopped; the sweeper records it PRUNED.
+
+    Not a :class:`SweepcastError`: nothing is wrong, the trial was just not promising."""
+
+    def __init__(self, epoch: int, value: float) -> None:
+        super().__init__(f"pruned after epoch {epoch} (val_rmse {value:.6g})")
+        self.epoch = epoch
+        self.value = value

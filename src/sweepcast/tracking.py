@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from sweepcast.errors import SweepcastError
+from sweepcast.errors import SweepcastError, TrialPruned
 
 if TYPE_CHECKING:
     import keras
@@ -47,10 +47,16 @@ def is_local_store(uri: str) -> bool:
     return uri.startswith("sqlite:") or uri.startswith("file:")
 
 
-def open_experiment(tracking: Mapping[str, Any], experiment: str) -> str:
-    """Point MLflow at the configured store and return the experiment's id, creating it once."""
+def use_store(tracking: Mapping[str, Any]) -> str:
+    """Point MLflow at the configured store; return its (absolute) URI."""
     uri = resolve_tracking_uri(str(tracking["uri"]))
     mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def open_experiment(tracking: Mapping[str, Any], experiment: str) -> str:
+    """Point MLflow at the configured store and return the experiment's id, creating it once."""
+    uri = use_store(tracking)
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
     if found is not None and found.lifecycle_stage == "deleted":
@@ -69,10 +75,16 @@ def open_experiment(tracking: Mapping[str, Any], experiment: str) -> str:
 
 @contextmanager
 def start_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
-    """A run that ends FINISHED only if the block completes; yields the run id."""
+    """A run that ends FINISHED only if the block completes; yields the run id.
+
+    A pruned sweep trial ends KILLED with ``trial_state=PRUNED`` and ``pruned_at_epoch`` tags."""
     run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags))
     try:
         yield run.info.run_id
+    except TrialPruned as pruned:  # the sweep's pruner stopped it: metrics so far stay
+        mlflow.set_tags({"trial_state": "PRUNED", "pruned_at_epoch": str(pruned.epoch)})
+        mlflow.end_run("KILLED")
+        raise
     except KeyboardInterrupt:
         mlflow.set_tag("error", "interrupted by the user")
         mlflow.end_run("KILLED")
@@ -219,3 +231,62 @@ def load_logged_model(model_uri: str) -> "keras.Model":
     import mlflow.keras
 
     return mlflow.keras.load_model(model_uri)
+
+
+# Sweep parent runs: driven through the client (not the fluent API) because the same process
+# also opens and closes its trials' child runs while the parent stays open.
+
+def start_sweep_run(experiment_id: str, run_id: str | None, name: str, tags: Mapping[str, str]) -> str:
+    """Reopen the sweep's parent run (a resumed study) or create it; return its id."""
+    client = MlflowClient()
+    if run_id:
+        try:
+            client.update_run(run_id, status="RUNNING")
+            return run_id
+        except mlflow.exceptions.MlflowException as err:
+            log.warning("sweep parent run %s cannot be reopened (%s); starting a new one", run_id, err)
+    return client.create_run(experiment_id, run_name=name, tags=dict(tags)).info.run_id
+
+
+def log_sweep_params(run_id: str, params: Mapping[str, Any]) -> None:
+    MlflowClient().log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()])
+
+
+def update_sweep_run(run_id: str, metrics: Mapping[str, float], step: int, tags: Mapping[str, str]) -> None:
+    """Progress of the sweep on its parent run (best value so far, trial counts, best params)."""
+    import time
+
+    now = int(time.time() * 1000)
+    client = MlflowClient()
+    client.log_batch(
+        run_id,
+        metrics=[mlflow.entities.Metric(k, float(v), now, step) for k, v in metrics.items()
+                 if v is not None and math.isfinite(float(v))],
+        tags=[mlflow.entities.RunTag(k, str(v)[:5000]) for k, v in tags.items()],
+    )
+
+
+def log_sweep_files(run_id: str, paths: list[Path]) -> None:
+    client = MlflowClient()
+    for path in paths:
+        if path.is_file():
+            client.log_artifact(run_id, str(path))
+
+
+def end_sweep_run(run_id: str, status: str, error: str | None = None) -> None:
+    client = MlflowClient()
+    if error:
+        client.set_tag(run_id, "error", error[:4000])
+    client.set_terminated(run_id, status)
+
+
+def close_abandoned_run(run_id: str, reason: str) -> None:
+    """End a run whose process died while it was RUNNING (KILLED, with the reason)."""
+    client = MlflowClient()
+    try:
+        if client.get_run(run_id).info.status != "RUNNING":
+            return
+        client.set_tag(run_id, "error", reason)
+        client.set_terminated(run_id, "KILLED")
+    except mlflow.exceptions.MlflowException as err:
+        log.warning("could not close MLflow run %s: %s", run_id, err)

@@ -20,15 +20,18 @@ from omegaconf.errors import OmegaConfBaseException
 from sweepcast import tracking
 from sweepcast.data.pipeline import PreparedData, prepare
 from sweepcast.data.windows import scaler_state, window_last_inputs
-from sweepcast.errors import ConfigError, SweepcastError
+from sweepcast.errors import ConfigError, SweepcastError, TrialPruned
 from sweepcast.metrics import forecast_metrics, rmse, skill
 from sweepcast.models import build_model, validate_model
+from sweepcast.sweeper import context as sweep_context
 from sweepcast.training import (
     TrainerSpec,
     configure_threads,
     fit,
     predict_split,
     seed_everything,
+    trial_reporter,
+    val_rmse_callback,
     validate_trainer,
 )
 
@@ -43,24 +46,27 @@ OPTIMIZABLE = tuple(
 
 def run(cfg: DictConfig) -> float:
     """Train, evaluate and log one configuration; return ``cfg.optimized_metric``'s value."""
-    config = resolve(cfg)
-    trainer = validate_trainer(config["trainer"])
-    validate_model(config["model"])
-    optimized = config.get("optimized_metric", "val_rmse")
-    if optimized not in OPTIMIZABLE:
-        raise ConfigError("optimized_metric", f"one of {OPTIMIZABLE}", optimized)
+    config, trainer, optimized = check_config(cfg)
     data = prepare(config["data"], trainer.max_points)
 
+    trial = sweep_context.current()
     experiment = str(config["tracking"].get("experiment") or config["data"].get("name") or "sweepcast")
-    experiment_id = tracking.open_experiment(config["tracking"], experiment)
+    if trial is not None:  # a sweep's trial: nested under the sweep's parent run, in its experiment
+        tracking.use_store(config["tracking"])
+        experiment_id = trial.experiment_id
+    else:
+        experiment_id = tracking.open_experiment(config["tracking"], experiment)
     tags = {
         "data_source": data.source,
         "data_fingerprint": data.fingerprint,
         "model_family": str(config["model"]["name"]),
         **tracking.git_tags(Path(__file__).parent),
         **job_tags(),
+        **(trial.run_tags() if trial is not None else {}),
     }
     with tracking.start_run(experiment_id, run_name(config), tags) as run_id:
+        if trial is not None:
+            trial.attach_run(run_id)
         tracking.log_config(config, OmegaConf.to_yaml(cfg, resolve=True))
         tracking.log_metrics(data.report.as_metrics())
         metrics = train_and_evaluate(data, config, trainer)
@@ -68,6 +74,17 @@ def run(cfg: DictConfig) -> float:
             raise SweepcastError(f"optimized_metric '{optimized}' is {metrics[optimized]}: training diverged or the split is constant")
     print_summary(metrics, run_id, experiment, str(config["tracking"]["uri"]))
     return float(metrics[optimized])
+
+
+def check_config(cfg: DictConfig) -> tuple[dict[str, Any], TrainerSpec, str]:
+    """Every check that needs no data: the sweeper runs it on each grid point before a study exists."""
+    config = resolve(cfg)
+    trainer = validate_trainer(config["trainer"])
+    validate_model(config["model"])
+    optimized = config.get("optimized_metric", "val_rmse")
+    if optimized not in OPTIMIZABLE:
+        raise ConfigError("optimized_metric", f"one of {OPTIMIZABLE}", optimized)
+    return config, trainer, optimized
 
 
 def resolve(cfg: DictConfig) -> dict[str, Any]:
@@ -89,7 +106,13 @@ def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: T
     seed_everything(trainer.seed, trainer.deterministic)
     model = build_model(config["model"], (data.timestep, len(data.features)))
     log.info("model %s: %s parameters", config["model"]["name"], f"{model.count_params():,}")
-    result = fit(model, data, trainer, callbacks=[tracking.epoch_callback()], show_bar=not in_multirun())
+    trial = sweep_context.current()
+    pruning = trial_reporter(trial.report) if trial is not None and trial.report is not None else None
+    callbacks = [val_rmse_callback(data.target_unit_scale()), *([pruning] if pruning else []), tracking.epoch_callback()]
+    result = fit(model, data, trainer, callbacks=callbacks, show_bar=not in_multirun())
+    if pruning is not None and pruning.pruned_epoch is not None:
+        tracking.log_metrics({"epochs_run": float(result.epochs_run), "fit_seconds": result.seconds})
+        raise TrialPruned(pruning.pruned_epoch, pruning.last_value)
 
     val_pred = predict_split(model, data, "val", trainer.batch_size)
     test_pred = predict_split(model, data, "test", trainer.batch_size)

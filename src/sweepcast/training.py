@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -150,13 +150,15 @@ def fit(
     model.compile(
         optimizer=make_optimizer(spec.optimizer, spec.learning_rate),
         loss="mse",
+        # RMSE without regularisation terms, for the per-epoch val_rmse in original units
+        metrics=[keras.metrics.RootMeanSquaredError(name="scaled_rmse")],
         steps_per_execution=spec.steps_per_execution,
     )
     train = data.dataset("train", spec.batch_size, shuffle=True, seed=spec.seed)
     val = data.dataset("val", spec.batch_size)
     # TerminateOnNaN: a diverged run stops at once instead of burning its remaining epochs.
     all_callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.TerminateOnNaN(), epoch_logger(spec.epochs), *callbacks
+        keras.callbacks.TerminateOnNaN(), *callbacks, epoch_logger(spec.epochs)
     ]
     stopper = None
     if spec.early_stopping_patience is not None:
@@ -202,3 +204,37 @@ def epoch_logger(epochs: int) -> "keras.callbacks.Callback":
             log.info("epoch %d/%d  %s  (%.1fs)", epoch + 1, epochs, values, time.perf_counter() - self.started)
 
     return EpochLogger()
+
+
+def val_rmse_callback(unit_scale: float) -> "keras.callbacks.Callback":
+    """Adds ``epoch_val_rmse`` (validation RMSE in original units) to each epoch's logs, so the
+    epoch log, MLflow and a sweep's pruner all see the number users optimise."""
+    import keras
+
+    class ValRmse(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            if logs is not None and "val_scaled_rmse" in logs:
+                logs["epoch_val_rmse"] = float(logs["val_scaled_rmse"]) * unit_scale
+
+    return ValRmse()
+
+
+def trial_reporter(report: Callable[[int, float], bool]) -> "keras.callbacks.Callback":
+    """Reports ``epoch_val_rmse`` to a sweep trial each epoch; stops training when it is pruned
+    (``pruned_epoch`` then holds the 1-based epoch)."""
+    import keras
+
+    class TrialReporter(keras.callbacks.Callback):
+        pruned_epoch: int | None = None
+        last_value: float = float("nan")
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            value = (logs or {}).get("epoch_val_rmse")
+            if value is None or not np.isfinite(value):
+                return
+            self.last_value = float(value)
+            if report(epoch + 1, float(value)):
+                self.pruned_epoch = epoch + 1
+                self.model.stop_training = True
+
+    return TrialReporter()

@@ -68,6 +68,12 @@ class PreparedData:
         flat = np.asarray(scaled, dtype=np.float64).reshape(-1, 1)
         return self.target_scaler.inverse_transform(flat).ravel()
 
+    def target_unit_scale(self) -> float:
+        """Original units per scaled unit: an RMSE on scaled targets times this is the RMSE in
+        original units (every scaler here is affine)."""
+        ends = self.inverse_target(np.array([0.0, 1.0]))
+        return float(abs(ends[1] - ends[0]))
+
 
 def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> PreparedData:
     """Load, clean, cap to the last ``max_points`` rows, split and scale (fit on train only)."""

@@ -1,0 +1,175 @@
+"""Our Hydra sweeper on Optuna 5: grids and sampled studies, pruning, exact resume, workers.
+
+Each process runs trials one at a time, in-process (Hydra's basic launcher), so TensorFlow is
+imported once per worker and the job can reach its trial (:mod:`sweepcast.sweeper.context`).
+``n_jobs=N`` starts N-1 more processes of the same command; they, and the same command on other
+machines pointed at the same storage, coordinate only through the Optuna storage (see
+:mod:`sweepcast.sweeper.study` for the budget rule). One MLflow parent run per study holds the
+search space and the best result so far; each trial's job run is its child.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.plugins import Plugins
+from hydra.errors import HydraException
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from sweepcast.errors import ConfigError, SweepcastError
+from sweepcast.sweeper.context import WORKER_ENV
+from sweepcast.sweeper.settings import DEFAULT_SAMPLED_TRIALS, SweepSettings, build, check_settings, direction_for
+from sweepcast.sweeper.space import SearchSpace, parse_space
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass
+class Plan:
+    """Everything fixed before the first trial: checked once, shared by the loop's helpers."""
+
+    settings: SweepSettings
+    space: SearchSpace
+    grid: list[dict[str, Any]] | None
+    n_trials: int
+    metric: str
+    direction: str
+    study_name: str
+    sweep_dir: Path
+    storage_url: str
+    tracking: dict[str, Any]
+    experiment: str
+
+
+class OptunaSweeper(Sweeper):
+    """Keys as in hydra-optuna-sweeper (``sampler``, ``direction``, ``storage``, ``study_name``,
+    ``n_trials``, ``n_jobs``, ``max_failure_rate``, ``params``, ``custom_search_space``, ``pruner``)
+    plus ``mode``, ``heartbeat_interval``, ``grace_period``, ``max_retry``."""
+
+    def __init__(self, **raw: Any) -> None:
+        self.raw = raw
+        self.worker = int(os.environ.get(WORKER_ENV, "0"))
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.hydra_context = hydra_context
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        """Run the study; user errors end it with one line and exit status 2."""
+        try:
+            return self.run(arguments)
+        except SweepcastError as err:
+            log.error("%s", err)
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            sys.exit(2)
+
+    # -- planning: everything that can be wrong is found before a study or MLflow run exists --
+
+    def run(self, arguments: list[str]) -> Any:
+        if type(self.launcher).__name__ != "BasicLauncher":
+            raise SweepcastError("hydra/launcher: our sweeper runs each worker's trials in-process with Hydra's "
+                                 f"basic launcher, got {type(self.launcher).__name__}; use hydra.sweeper.n_jobs")
+        plan = self.plan(arguments)
+        from sweepcast.sweeper.session import SweepSession
+
+        return SweepSession(self, plan).run()
+
+    def plan(self, arguments: list[str]) -> Plan:
+        settings = check_settings(self.raw)
+        space = parse_space(arguments, settings.params)
+        grid = self.grid_of(space, settings)
+        config = self.job_config(space.overrides(space.points_to_check()[0]))
+        metric = str(config.get("optimized_metric", "val_rmse"))
+        if self.worker == 0:
+            for point in space.points_to_check():
+                self.job_config(space.overrides(point))
+            build(settings.sampler, "sampler", _optuna("samplers.BaseSampler"))
+            build(settings.pruner, "pruner", _optuna("pruners.BasePruner"))
+            custom_search_space(settings.custom_search_space)
+        n_trials = self.trial_budget(settings, grid)
+        study_name = settings.study_name or self.default_study_name(space)
+        sweep_dir = self.sweep_dir(study_name)
+        storage = settings.storage or f"sqlite:///{(sweep_dir / 'optuna.db').resolve()}"
+        experiment = str(config["tracking"].get("experiment") or config["data"].get("name") or "sweepcast")
+        return Plan(settings, space, grid, n_trials, metric, direction_for(metric, settings.direction),
+                    study_name, sweep_dir, storage, config["tracking"], experiment)
+
+    @staticmethod
+    def grid_of(space: SearchSpace, settings: SweepSettings) -> list[dict[str, Any]] | None:
+        """The grid points, or None for a sampled study."""
+        if settings.mode == "grid" and not space.is_discrete:
+            interval = next(p.name for p in space.params if not p.discrete)
+            raise ConfigError("hydra.sweeper.mode", f"'sample' or 'auto' ({interval} is an interval)", "grid")
+        if settings.mode == "grid" and settings.custom_search_space:
+            raise ConfigError("hydra.sweeper.mode", "'sample' or 'auto' with a custom_search_space", "grid")
+        sampled = settings.mode == "sample" or not space.is_discrete or settings.custom_search_space
+        return None if sampled else space.grid()
+
+    @staticmethod
+    def trial_budget(settings: SweepSettings, grid: list[dict[str, Any]] | None) -> int:
+        if grid is None:
+            return settings.n_trials or DEFAULT_SAMPLED_TRIALS
+        if settings.n_trials is not None and settings.n_trials > len(grid):
+            log.warning("n_trials=%d but the grid has %d points: each point runs once", settings.n_trials, len(grid))
+        return min(settings.n_trials or len(grid), len(grid))
+
+    def job_config(self, overrides: Sequence[str]) -> dict[str, Any]:
+        """Compose one job's config as the launcher will, and run the job's own config checks."""
+        from sweepcast.train import check_config
+
+        try:
+            composed = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        except HydraException as err:
+            lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+            raise SweepcastError(f"cannot compose a job with {' '.join(overrides) or 'no overrides'}: "
+                                 f"{' '.join(lines[:2])}") from None
+        with open_dict(composed):
+            del composed["hydra"]
+        config, _, _ = check_config(composed)
+        return config
+
+    def default_study_name(self, space: SearchSpace) -> str:
+        """``<search>`` or ``<data>-<model>``, the swept keys, and a hash of the whole command."""
+        choices = OmegaConf.select(self.config, "hydra.runtime.choices") or {}
+        base = choices.get("search") or f"{choices.get('data', 'data')}-{choices.get('model', 'model')}"
+        keys = "_".join(p.name.lstrip("+").split(".")[-1] for p in space.params[:3])
+        return "-".join(part for part in (str(base), keys, space.fingerprint()) if part)
+
+    def sweep_dir(self, study_name: str) -> Path:
+        """``sweeps/<study_name>`` unless ``hydra.sweep.dir`` was given on the command line."""
+        given = any(str(o).startswith("hydra.sweep.dir=") for o in self.config.hydra.overrides.hydra)
+        folder = Path(str(self.config.hydra.sweep.dir)) if given else Path("sweeps") / study_name
+        with open_dict(self.config):
+            self.config.hydra.sweep.dir = str(folder)
+        return folder
+
+
+def _optuna(path: str) -> type:
+    module, name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(f"optuna.{module}"), name)
+
+
+def custom_search_space(path: str | None) -> Any:
+    """``module.function(cfg, trial) -> dict | None`` adding define-by-run parameters."""
+    if path is None:
+        return None
+    module, _, name = path.rpartition(".")
+    try:
+        function = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError("hydra.sweeper.custom_search_space", "an importable module.function", f"{path} ({err})") from None
+    if not callable(function):
+        raise ConfigError("hydra.sweeper.custom_search_space", "a callable", path)
+    return function

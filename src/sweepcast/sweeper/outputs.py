@@ -1,0 +1,84 @@
+"""What a sweep leaves in its folder and its log: ``best.yaml``, ``trials.csv``, progress lines.
+
+Files are rewritten whole after every finished trial (write to a temporary file, then rename),
+so a reader, or a worker on another machine, never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    import optuna
+
+    from sweepcast.sweeper.space import SearchSpace
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
+def best_trial(study: "optuna.Study") -> Any:
+    """The best COMPLETE trial, or None (``study.best_trial`` raises when there is none)."""
+    from optuna.trial import TrialState
+
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not complete:
+        return None
+    pick = min if study.direction.name == "MINIMIZE" else max
+    return pick(complete, key=lambda t: t.value)
+
+
+def reproduce_line(space: "SearchSpace", params: dict[str, Any]) -> str:
+    """The single-run command that trains the best trial's configuration again."""
+    return " ".join(["python train.py", *space.overrides(params)])
+
+
+def write_best(folder: Path, study: "optuna.Study", space: "SearchSpace", metric: str) -> dict[str, Any] | None:
+    best = best_trial(study)
+    if best is None:
+        return None
+    summary = {
+        "study_name": study.study_name,
+        "metric": metric,
+        "direction": study.direction.name.lower(),
+        "best_value": float(best.value),
+        "best_trial": best.number,
+        "params": dict(best.params),
+        "override": " ".join(space.overrides(best.params)),
+        "command": reproduce_line(space, best.params),
+        "mlflow_run_id": best.user_attrs.get("mlflow_run_id"),
+    }
+    write_atomic(folder / "best.yaml", yaml.safe_dump(summary, sort_keys=False, allow_unicode=True))
+    return summary
+
+
+def write_trials(folder: Path, study: "optuna.Study") -> None:
+    frame = study.trials_dataframe(attrs=("number", "state", "value", "datetime_start", "datetime_complete",
+                                          "duration", "params", "user_attrs"))
+    write_atomic(folder / "trials.csv", frame.to_csv(index=False))
+
+
+def clock(seconds: float) -> str:
+    seconds = max(int(round(seconds)), 0)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def progress_line(done: int, total: int, number: int, state: str, value: float | None, best: Any,
+                  elapsed: float, eta: float | None) -> str:
+    """``trial 3/10  COMPLETE  4.912  best 4.871 (#1)  elapsed 1m02s  ETA 3m40s``"""
+    shown = "-" if value is None else f"{value:.5g}"
+    best_text = "-" if best is None else f"{best.value:.5g} (#{best.number})"
+    eta_text = "-" if eta is None else clock(eta)
+    return (f"trial {done}/{total}  #{number} {state}  {shown}  best {best_text}  "
+            f"elapsed {clock(elapsed)}  ETA {eta_text}")

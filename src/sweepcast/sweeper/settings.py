@@ -1,0 +1,119 @@
+"""``hydra.sweeper.*``: the keys of hydra-optuna-sweeper plus ours, checked in one place.
+
+Differences from hydra-optuna-sweeper (also in the README): ``direction`` defaults to what the
+optimized metric needs; ``n_trials`` defaults to the grid size (or 20 when sampling);
+``max_failure_rate`` defaults to 0.5 and is judged once 4 trials have ended (theirs aborts on the
+first failure); ``n_jobs`` means worker processes; ``mode``, ``heartbeat_interval``,
+``grace_period`` and ``max_retry`` are new.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from omegaconf import DictConfig, OmegaConf
+
+from sweepcast.errors import ConfigError, SweepcastError
+
+MODES = ("auto", "grid", "sample")
+DIRECTIONS = ("minimize", "maximize")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$")
+MAXIMIZED = ("val_r2", "test_r2", "skill")  # every other optimizable metric is an error to minimise
+DEFAULT_SAMPLED_TRIALS = 20
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    sampler: Mapping[str, Any] | None
+    pruner: Mapping[str, Any] | None
+    direction: str | None
+    storage: str | None
+    study_name: str | None
+    n_trials: int | None
+    n_jobs: int
+    max_failure_rate: float
+    params: Mapping[str, Any]
+    custom_search_space: str | None
+    mode: str
+    heartbeat_interval: int
+    grace_period: int
+    max_retry: int
+
+
+def plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+
+
+def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
+    """Parse the sweeper's config, naming ``hydra.sweeper.<key>`` for any bad value."""
+    def key(name: str) -> str:
+        return f"hydra.sweeper.{name}"
+
+    def integer(name: str, minimum: int, optional: bool = False) -> int | None:
+        value = raw.get(name)
+        if optional and value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(key(name), f"an integer >= {minimum}" + (" or null" if optional else ""), value)
+        return value
+
+    def choice(name: str, options: tuple[str | None, ...]) -> Any:
+        if raw.get(name) not in options:
+            raise ConfigError(key(name), f"one of {options}", raw.get(name))
+        return raw.get(name)
+
+    def target(name: str) -> Mapping[str, Any] | None:
+        spec = plain(raw.get(name))
+        if spec is not None and not (isinstance(spec, Mapping) and isinstance(spec.get("_target_"), str)):
+            raise ConfigError(key(name), "a mapping with _target_ (e.g. optuna.samplers.TPESampler) or null", spec)
+        return spec
+
+    def text(name: str, pattern: re.Pattern[str] | None = None) -> str | None:
+        value = raw.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+            raise ConfigError(key(name), "letters, digits, '_', '.', '-' (max 120)" if pattern else "a string", value)
+        return value
+
+    rate = raw.get("max_failure_rate", 0.5)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        raise ConfigError(key("max_failure_rate"), "a number in [0, 1]", rate)
+    params = plain(raw.get("params")) or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(key("params"), "a mapping of config key -> search expression", params)
+    heartbeat = integer("heartbeat_interval", 1)
+    grace = integer("grace_period", 1)
+    if grace <= heartbeat:  # type: ignore[operator]
+        raise ConfigError(key("grace_period"), f"more seconds than heartbeat_interval ({heartbeat})", grace)
+    return SweepSettings(
+        sampler=target("sampler"), pruner=target("pruner"), direction=choice("direction", (None, *DIRECTIONS)),
+        storage=text("storage"), study_name=text("study_name", NAME), n_trials=integer("n_trials", 1, optional=True),
+        n_jobs=integer("n_jobs", 1), max_failure_rate=float(rate), params=params,  # type: ignore[arg-type]
+        custom_search_space=text("custom_search_space"), mode=choice("mode", MODES),
+        heartbeat_interval=heartbeat, grace_period=grace, max_retry=integer("max_retry", 0),  # type: ignore[arg-type]
+    )
+
+
+def direction_for(metric: str, configured: str | None) -> str:
+    return configured or ("maximize" if metric in MAXIMIZED else "minimize")
+
+
+def build(spec: Mapping[str, Any] | None, name: str, base: type, **overrides: Any) -> Any:
+    """Instantiate ``spec`` (a ``_target_`` mapping) and check it is an Optuna ``base``."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    if spec is None:
+        return None
+    try:
+        made = instantiate({**spec, **overrides})
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise SweepcastError(f"config key 'hydra.sweeper.{name}': cannot build {spec['_target_']}: {first}") from None
+    if not isinstance(made, base):
+        raise ConfigError(f"hydra.sweeper.{name}._target_", f"an Optuna {base.__name__}", spec["_target_"])
+    return made

@@ -1,0 +1,205 @@
+"""The Optuna study behind a sweep: storage, the trial budget, claiming trials, stale workers.
+
+Budget rule (what makes resume exact): a study is done when ``n_trials`` trials are *counted*:
+COMPLETE, PRUNED, or FAIL with a ``fail_reason`` (the job raised or returned a non-finite
+value). A trial whose worker died (stale heartbeat) or was interrupted is FAIL without a reason:
+it is not counted and its parameters go back in the queue. Work is queued as WAITING trials
+(grid points, retries, or empty slots the sampler fills when claimed), so parallel workers and
+reruns never run more than ``n_trials``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Sequence
+
+from sweepcast.errors import SweepcastError
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+log = logging.getLogger(__name__)
+
+FAIL_REASON = "fail_reason"
+SQLITE = "sqlite:///"
+
+
+def redact(url: str) -> str:
+    """The storage URL with any password replaced by ``***`` (safe for logs, params, tags)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown without its credentials part
+        return url.split("@")[-1] if "@" in url else url
+
+
+def sqlite_path(url: str) -> Path | None:
+    return Path(url[len(SQLITE):]) if url.startswith(SQLITE) and url != SQLITE + ":memory:" else None
+
+
+def open_storage(url: str, heartbeat_interval: int, grace_period: int,
+                 on_stale: Callable[["optuna.Study", "FrozenTrial"], None]) -> Any:
+    """An RDB storage with heartbeats, or a one-line error naming the (redacted) URL."""
+    import optuna
+    import sqlalchemy.exc
+
+    engine_kwargs: dict[str, Any] = {}
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs = {"connect_args": {"timeout": 60}}  # several local workers share the file
+    elif "://" not in url:
+        raise SweepcastError(f"hydra.sweeper.storage: expected an RDB URL such as sqlite:///path/optuna.db or "
+                             f"postgresql://user@host/db, got {redact(url)!r}")
+    try:
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period, heartbeat_stale_trial_callback=on_stale,
+        )
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SweepcastError(f"hydra.sweeper.storage: cannot open {redact(url)}: {first}") from None
+
+
+def load_study(storage: Any, name: str, direction: str, sampler: Any, pruner: Any) -> "optuna.Study":
+    """Create the study or continue it; refuse a rerun that flips the direction."""
+    import optuna
+
+    study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
+                                pruner=pruner, load_if_exists=True)
+    if study.direction.name.lower() != direction:
+        raise SweepcastError(f"hydra.sweeper.direction: study '{name}' exists with direction "
+                             f"{study.direction.name.lower()}, got {direction}; pick another study_name")
+    return study
+
+
+def is_counted(trial: "FrozenTrial") -> bool:
+    from optuna.trial import TrialState
+
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+        trial.state == TrialState.FAIL and FAIL_REASON in trial.user_attrs)
+
+
+def holds_slot(trial: "FrozenTrial") -> bool:
+    """Counted, or queued / running: part of the ``n_trials`` budget."""
+    from optuna.trial import TrialState
+
+    return is_counted(trial) or trial.state in (TrialState.RUNNING, TrialState.WAITING)
+
+
+def queue_lock(storage_url: str) -> ContextManager[Any]:
+    """Serialise claiming and queueing among local workers of a SQLite study.
+
+    pysqlite reads outside the write transaction, so two processes could both see a WAITING
+    trial and both claim it; a file lock next to the database closes that gap. Server
+    databases lock the row themselves (``SELECT ... FOR UPDATE`` in Optuna)."""
+    path = sqlite_path(storage_url)
+    return file_lock(path.with_name(path.name + ".lock")) if path is not None else nullcontext()
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def top_up(study: "optuna.Study", n_trials: int, grid: Sequence[dict[str, Any]] | None,
+           distributions: dict[str, Any]) -> int:
+    """Queue WAITING trials until ``n_trials`` slots exist; return how many were queued.
+
+    A grid queues its missing points in order (points already run or queued are skipped); a
+    sampled study queues empty trials whose parameters the sampler draws when they are claimed."""
+    import optuna
+
+    trials = study.get_trials(deepcopy=False)
+    free = n_trials - sum(holds_slot(t) for t in trials)
+    if free <= 0:
+        return 0
+    if grid is None:
+        for _ in range(free):
+            study.enqueue_trial({}, skip_if_exists=False)
+        return free
+    taken = [t.params for t in trials if holds_slot(t)]
+    missing = [point for point in grid if point not in taken][:free]
+    for point in missing:
+        study.add_trial(optuna.create_trial(
+            state=optuna.trial.TrialState.WAITING, params=point,
+            distributions={name: distributions[name] for name in point}))
+    return len(missing)
+
+
+def claim_next(study: "optuna.Study", storage: Any, n_trials: int) -> Any:
+    """Take the lowest-numbered WAITING trial within the budget as RUNNING, or return None.
+
+    A WAITING trial beyond the budget (two launches topped up at once, or ``n_trials`` was
+    lowered) is closed as FAIL with ``surplus`` so it is neither run nor counted."""
+    import optuna
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    for trial in sorted((t for t in trials if t.state == TrialState.WAITING), key=lambda t: t.number):
+        if sum(holds_slot(t) for t in trials if t.number < trial.number) >= n_trials:
+            storage.set_trial_user_attr(trial._trial_id, "surplus", True)
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            continue
+        if storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
+            return optuna.trial.Trial(study, trial._trial_id)
+    return None
+
+
+@contextmanager
+def heartbeat(storage: Any, trial_id: int, interval: float) -> Iterator[None]:
+    """Record the trial's heartbeat now and every ``interval`` seconds while the block runs."""
+    storage.record_heartbeat(trial_id)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                storage.record_heartbeat(trial_id)
+            except Exception as err:  # noqa: BLE001 - a missed beat must not kill the trial
+                log.warning("heartbeat of trial %s failed: %s", trial_id, err)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+class StaleTrialHandler:
+    """Heartbeat-stale trials (their worker died): requeue their parameters (``max_retry``
+    times), then count them as failed; tell the caller so it can close the trial's MLflow run."""
+
+    def __init__(self, max_retry: int, on_stale: Callable[["FrozenTrial"], None]) -> None:
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        self.max_retry = max_retry
+        self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+        self.on_stale = on_stale
+
+    def __call__(self, study: "optuna.Study", trial: "FrozenTrial") -> None:
+        import optuna
+
+        retries = len(trial.system_attrs.get("retry_history", [])) + 1
+        log.warning("trial %d: its worker stopped sending heartbeats (killed?); %s", trial.number,
+                    "running it again" if retries <= self.max_retry else "giving up on these parameters")
+        if retries <= self.max_retry:
+            self.retry(study, trial)
+        else:  # a counted failure holding the slot, so a grid does not queue the point forever
+            study.add_trial(optuna.create_trial(
+                state=optuna.trial.TrialState.FAIL, params=trial.params, distributions=trial.distributions,
+                user_attrs={**trial.user_attrs, FAIL_REASON: f"its worker died {retries} times"}))
+        self.on_stale(trial)
