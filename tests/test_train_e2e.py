@@ -108,18 +108,6 @@ def test_generic_csv_series(tmp_path: Path, taxi_csv: Path) -> None:
 
 
 @pytest.mark.slow
-def test_multirun_gives_one_run_per_value(tmp_path: Path) -> None:
-    done = train(tmp_path, "-m", *SMOKE, "model.layers=1,2,3", timeout=600)
-    assert_ok(done)
-    found = runs(tmp_path)
-    assert sorted(r.data.params["model.layers"] for r in found) == ["1", "2", "3"]
-    assert all(r.info.status == "FINISHED" for r in found)
-    names = sorted(r.info.run_name for r in found)
-    assert all(name.startswith("lstm ") and f"model.layers={i}" in name for i, name in enumerate(names, 1)), names
-    assert len(list((tmp_path / "sweeps").glob("*/*/.hydra"))) == 3
-
-
-@pytest.mark.slow
 def test_runs_are_never_overwritten(tmp_path: Path) -> None:
     assert_ok(train(tmp_path, *SMOKE, "trainer.max_points=300"))
     assert_ok(train(tmp_path, *SMOKE, "trainer.max_points=300"))

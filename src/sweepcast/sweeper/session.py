@@ -13,6 +13,7 @@ import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -198,6 +199,7 @@ class SweepSession:
 
     def run_trial(self, trial: "optuna.Trial") -> None:
         plan = self.plan
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         try:
             values = suggest(trial, plan.space)
             extra = self.custom(self.sweeper.config, trial) if self.custom else None

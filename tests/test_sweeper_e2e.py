@@ -1,0 +1,187 @@
+"""End-to-end sweeps: ``train.py -m`` as users run it, checked through Optuna's storage and MLflow.
+
+Every sweep runs in its own working directory (``sweeps/`` and ``mlruns/`` land in ``tmp_path``)
+on tiny data, without logging models, so a trial takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from tests.test_train_e2e import assert_ok, runs, train
+
+SMOKE = ["trainer=smoke", "trainer.max_points=600", "data.timestep=20", "model.units=8", "tracking.log_model=false"]
+FAST_HEARTBEAT = ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3"]
+
+
+def study_of(cwd: Path):
+    """The one study under ``cwd/sweeps``."""
+    import optuna
+
+    (db,) = (cwd / "sweeps").glob("*/optuna.db")
+    storage = f"sqlite:///{db}"
+    (name,) = optuna.study.get_all_study_names(storage)
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def states(study) -> list[str]:
+    return [t.state.name for t in study.get_trials()]
+
+
+def children_and_parent(cwd: Path):
+    found = runs(cwd)
+    parents = [r for r in found if r.data.tags.get("sweep") == "true"]
+    children = [r for r in found if "mlflow.parentRunId" in r.data.tags]
+    return children, parents
+
+
+@pytest.mark.slow
+def test_grid_runs_each_point_once_nested_under_one_parent_and_rerun_adds_nothing(tmp_path: Path) -> None:
+    done = train(tmp_path, "-m", *SMOKE, "model.layers=1,2", "model.dropout=0.0,0.2", timeout=600)
+    assert_ok(done)
+    study = study_of(tmp_path)
+    points = sorted((t.params["model.layers"], t.params["model.dropout"]) for t in study.get_trials())
+    assert points == [(1, 0.0), (1, 0.2), (2, 0.0), (2, 0.2)]
+    assert states(study) == ["COMPLETE"] * 4
+    assert "trial 4/4" in done.stdout + done.stderr
+
+    children, (parent,) = children_and_parent(tmp_path)
+    assert parent.info.status == "FINISHED" and len(children) == 4
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert study.user_attrs["mlflow_parent_run_id"] == parent.info.run_id
+    by_trial = {int(c.data.tags["trial_number"]): c.info.run_id for c in children}
+    assert by_trial == {t.number: t.user_attrs["mlflow_run_id"] for t in study.get_trials()}
+    assert parent.data.metrics["best_value"] == pytest.approx(study.best_value)
+    assert parent.data.params["space.model.layers"] == "{1, 2}"
+
+    folder = tmp_path / "sweeps" / study.study_name
+    best = yaml.safe_load((folder / "best.yaml").read_text())
+    assert best["best_value"] == pytest.approx(study.best_value) and best["best_trial"] == study.best_trial.number
+    assert best["command"].startswith("python train.py trainer=smoke") and "model.layers=" in best["override"]
+    assert len((folder / "trials.csv").read_text().strip().splitlines()) == 5
+    assert len(list(folder.glob("trial_*/.hydra"))) == 4
+
+    again = train(tmp_path, "-m", *SMOKE, "model.layers=1,2", "model.dropout=0.0,0.2", timeout=600)
+    assert_ok(again)
+    assert "nothing to run" in again.stdout + again.stderr
+    assert len(study_of(tmp_path).get_trials()) == 4 and len(children_and_parent(tmp_path)[0]) == 4
+
+
+@pytest.mark.slow
+def test_a_failing_trial_is_recorded_while_the_others_finish(tmp_path: Path) -> None:
+    done = train(tmp_path, "-m", *SMOKE, "data.timestep=20,5000", "model.layers=1,2", timeout=600)
+    assert_ok(done)
+    study = study_of(tmp_path)
+    by_timestep = {}
+    for trial in study.get_trials():
+        by_timestep.setdefault(trial.params["data.timestep"], set()).add(trial.state.name)
+    assert by_timestep == {20: {"COMPLETE"}, 5000: {"FAIL"}}
+    failed = [t for t in study.get_trials() if t.state.name == "FAIL"]
+    assert all("leaves no window" in t.user_attrs["fail_reason"] for t in failed)
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_max_failure_rate_aborts_with_one_line(tmp_path: Path) -> None:
+    done = train(tmp_path, "-m", *SMOKE, "data.timestep=5000,5001,5002,5003,5004", timeout=600)
+    assert done.returncode == 2
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if "max_failure_rate" in line]
+    assert errors and "4 of 4 trials failed" in errors[-1]
+    (parent,) = children_and_parent(tmp_path)[1]
+    assert parent.info.status == "FAILED" and "max_failure_rate" in parent.data.tags["error"]
+    assert states(study_of(tmp_path)).count("FAIL") == 4  # the fifth point waits for a rerun
+
+
+@pytest.mark.slow
+def test_sampled_study_prunes_and_the_run_keeps_its_metrics(tmp_path: Path) -> None:
+    done = train(tmp_path, "-m", *SMOKE, "trainer.epochs=3", "model.dropout=interval(0, 0.3)",
+                 "hydra.sweeper.n_trials=2", "+hydra.sweeper.pruner.upper=0.0001",
+                 "+hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner", timeout=600)
+    assert_ok(done)
+    study = study_of(tmp_path)
+    assert states(study) == ["PRUNED", "PRUNED"]
+    assert all(list(t.intermediate_values) == [1] for t in study.get_trials())
+    assert all(0 <= t.params["model.dropout"] <= 0.3 for t in study.get_trials())
+    children, _ = children_and_parent(tmp_path)
+    assert len(children) == 2
+    for child in children:
+        assert child.info.status == "KILLED"
+        assert child.data.tags["trial_state"] == "PRUNED" and child.data.tags["pruned_at_epoch"] == "1"
+        assert child.data.metrics["epochs_run"] == 1 and "epoch_val_rmse" in child.data.metrics
+    assert "PRUNED" in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study_without_duplicates(tmp_path: Path) -> None:
+    done = train(tmp_path, "-m", *SMOKE, "model.layers=1,2,3,4", "hydra.sweeper.n_jobs=2", timeout=600)
+    assert_ok(done)
+    trials = study_of(tmp_path).get_trials()
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert sorted(t.params["model.layers"] for t in trials) == [1, 2, 3, 4]
+    assert {t.state.name for t in trials} == {"COMPLETE"}
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both processes took trials
+    children, (parent,) = children_and_parent(tmp_path)
+    assert len(children) == 4 and parent.info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_finishes_exactly_n_trials(tmp_path: Path) -> None:
+    import optuna
+
+    args = [*SMOKE, "trainer.max_points=4000", "trainer.epochs=4", "model.layers=1,2,3", *FAST_HEARTBEAT]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-m", *args], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        killed = wait_for_second_trial(tmp_path, deadline=time.monotonic() + 300)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    before = study_of(tmp_path)
+    complete_before = {t.number: t.value for t in before.get_trials() if t.state.name == "COMPLETE"}
+    assert [t.state.name for t in before.get_trials() if t.number == killed] == ["RUNNING"]
+    time.sleep(3)  # let the killed trial's heartbeat go stale
+
+    assert_ok(train(tmp_path, "-m", *args, timeout=600))
+    study = study_of(tmp_path)
+    trials = study.get_trials()
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert sorted(t.params["model.layers"] for t in complete) == [1, 2, 3]
+    assert {t.number: t.value for t in complete if t.number in complete_before} == complete_before
+    (dead,) = [t for t in trials if t.state.name == "FAIL"]
+    assert dead.number == killed and "fail_reason" not in dead.user_attrs
+    retry = next(t for t in complete if t.system_attrs.get("failed_trial") == killed)
+    assert retry.params == dead.params
+    children, (parent,) = children_and_parent(tmp_path)
+    assert parent.info.status == "FINISHED"
+    status = {c.info.run_id: c.info.status for c in children}
+    assert status[dead.user_attrs["mlflow_run_id"]] == "KILLED"  # closed on resume, not left RUNNING
+    assert sorted(status.values()).count("FINISHED") == 3 and "RUNNING" not in status.values()
+    assert optuna.trial.TrialState.RUNNING not in {t.state for t in trials}
+
+
+def wait_for_second_trial(cwd: Path, deadline: float) -> int:
+    """Poll the study until a trial is COMPLETE and another is RUNNING with its MLflow run open;
+    return the running trial's number."""
+    import optuna
+
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            trials = study_of(cwd).get_trials()
+        except (ValueError, KeyError, optuna.exceptions.StorageInternalError):
+            continue  # the study is not created yet
+        running = [t.number for t in trials if t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs]
+        if any(t.state.name == "COMPLETE" for t in trials) and running:
+            return running[0]
+    raise AssertionError("the sweep never reached its second trial")
