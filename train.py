@@ -24,4 +24,12 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    import sys
+
+    from sweepcast.sweeper.space import command_line_error
+
+    problem = command_line_error(sys.argv[1:])
+    if problem:  # e.g. model.dropout=interval(0.5): one line instead of Hydra's grammar dump
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
     main()

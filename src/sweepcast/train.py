@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -114,6 +115,7 @@ def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: T
         tracking.log_metrics({"epochs_run": float(result.epochs_run), "fit_seconds": result.seconds})
         raise TrialPruned(pruning.pruned_epoch, pruning.last_value)
 
+    evaluating = time.perf_counter()
     val_pred = predict_split(model, data, "val", trainer.batch_size)
     test_pred = predict_split(model, data, "test", trainer.batch_size)
     val_true = data.raw_targets("val")[data.timestep:]
@@ -132,6 +134,7 @@ def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: T
         "parameters": float(model.count_params()),
     }
     metrics["skill"] = skill(metrics["test_rmse"], metrics["baseline_test_rmse"])
+    metrics["evaluate_seconds"] = time.perf_counter() - evaluating  # predictions + metrics
     tracking.log_metrics(metrics)
     log_artifacts(model, data, config, test_pred, persistence)
     return metrics

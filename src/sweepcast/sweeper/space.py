@@ -189,3 +189,19 @@ def snap(param: Param, value: Any) -> Any:
     if param.discrete and value not in param.choices and isinstance(value, (int, float)):
         return min(param.choices, key=lambda c: abs(c - value))
     return value
+
+
+def command_line_error(argv: Sequence[str]) -> str | None:
+    """One line for the first override Hydra cannot parse (Hydra's own message spans several
+    lines and points at its grammar docs), or None. Flags and their values are left to Hydra."""
+    parser = OverridesParser.create()
+    for argument in argv:
+        if argument.startswith("-") or "=" not in argument:
+            continue
+        try:
+            parser.parse_override(argument)
+        except HydraException as err:
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+            detail = next((line for line in lines[1:] if not line.startswith("See https")), lines[0] if lines else "")
+            return f"override '{argument}': {detail}"
+    return None
