@@ -68,3 +68,55 @@ def test_hydra_rejects_unknown_config_option(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "Could not find 'model/gru'" in done.stderr
     assert runs(tmp_path) == []
+
+
+# Sweeps (``-m``): found before any study, parent run or trial exists, except the storage one.
+SWEEP_CASES: dict[str, tuple[list[str], str]] = {
+    "unknown sampler": (["hydra.sweeper.sampler._target_=optuna.samplers.NoSuchSampler"], "hydra.sweeper.sampler"),
+    "sampler argument": (["+hydra.sweeper.sampler.bogus=1"], "unexpected keyword argument 'bogus'"),
+    "unknown pruner": (["+hydra.sweeper.pruner._target_=optuna.pruners.NoPruner"], "hydra.sweeper.pruner"),
+    "n_trials below one": (["hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials"),
+    "n_jobs below one": (["hydra.sweeper.n_jobs=0"], "hydra.sweeper.n_jobs"),
+    "failure rate above one": (["hydra.sweeper.max_failure_rate=2"], "hydra.sweeper.max_failure_rate"),
+    "unknown mode": (["hydra.sweeper.mode=random"], "hydra.sweeper.mode"),
+    "grid with an interval": (["hydra.sweeper.mode=grid", "model.dropout=interval(0,0.3)"], "hydra.sweeper.mode"),
+    "empty interval": (["model.dropout=interval(0.4,0.1)"], "model.dropout"),
+    "log interval from zero": (["trainer.learning_rate=tag(log,interval(0,0.1))"], "trainer.learning_rate"),
+    "override of a missing key": (["model.foo=1,2"], "model.foo"),
+    "bad value in the grid": (["model.dropout=0.1,1.5"], "model.dropout"),
+    "bad search expression in params": (["+hydra.sweeper.params.model.layers='choice(1,2'"], "hydra.sweeper.params.model.layers"),
+    "not a storage URL": (["hydra.sweeper.storage=nowhere"], "hydra.sweeper.storage"),
+    "unsafe study name": (["hydra.sweeper.study_name=../escape"], "hydra.sweeper.study_name"),
+    "unknown custom space": (["hydra.sweeper.custom_search_space=no.such.fn"], "hydra.sweeper.custom_search_space"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SWEEP_CASES))
+def test_bad_sweep_gives_one_line_and_leaves_nothing(case: str, tmp_path: Path) -> None:
+    overrides, expected = SWEEP_CASES[case]
+    done = train(tmp_path, "-m", "trainer=smoke", *overrides)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    errors = [line for line in output.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and expected in errors[0], output[-3000:]
+    assert "Traceback" not in output
+    assert not list(tmp_path.glob("sweeps/*/optuna.db")), "no study for a sweep that cannot start"
+    assert runs(tmp_path) == []
+
+
+def test_unreachable_storage_names_it_without_its_password(tmp_path: Path) -> None:
+    done = train(tmp_path, "-m", "trainer=smoke", "hydra.sweeper.storage=postgresql://sweeper:s3cret@127.0.0.1:9/optuna")
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    (error,) = [line for line in output.splitlines() if "[ERROR]" in line]
+    assert "hydra.sweeper.storage" in error and "postgresql://sweeper:***@127.0.0.1:9/optuna" in error
+    assert "s3cret" not in output
+    assert runs(tmp_path) == [] or all(r.info.status != "FINISHED" for r in runs(tmp_path))
+
+
+def test_unparsable_override_is_one_line_before_hydra(tmp_path: Path) -> None:
+    done = train(tmp_path, "-m", "model.dropout=interval(0.5)")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: override 'model.dropout=interval(0.5)': TypeError while evaluating 'interval(0.5)': "
+        "missing a required argument: 'end'"]

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.utils import JobReturn, JobStatus
@@ -33,6 +32,7 @@ from sweepcast.sweeper.study import (
     FAIL_REASON,
     StaleTrialHandler,
     claim_next,
+    fail_stale,
     heartbeat,
     holds_slot,
     is_counted,
@@ -72,8 +72,6 @@ class SweepSession:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines replace Optuna's
-        # heartbeats and their retry callback are "experimental" since Optuna 2.8; we rely on them knowingly
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         plan = self.plan
         self.experiment_id = tracking.open_experiment(plan.tracking, plan.experiment)
         self.storage = open_storage(plan.storage_url, plan.settings.heartbeat_interval, plan.settings.grace_period,
@@ -148,7 +146,7 @@ class SweepSession:
         OmegaConf.save(self.sweeper.config, plan.sweep_dir / "multirun.yaml")
         distributions = {p.name: distribution(p) for p in plan.space.params}
         with queue_lock(plan.storage_url):
-            optuna.storages.fail_stale_trials(self.study)
+            fail_stale(self.study)
             queued = top_up(self.study, plan.n_trials, plan.grid, distributions)
         trials = self.study.get_trials(deepcopy=False)
         done = sum(is_counted(t) for t in trials)
@@ -177,7 +175,7 @@ class SweepSession:
 
         while True:
             with queue_lock(self.plan.storage_url):
-                optuna.storages.fail_stale_trials(self.study)
+                fail_stale(self.study)
                 trial = claim_next(self.study, self.storage, self.plan.n_trials)
             if trial is None:
                 return

@@ -84,6 +84,7 @@ def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
     params = plain(raw.get("params")) or {}
     if not isinstance(params, Mapping):
         raise ConfigError(key("params"), "a mapping of config key -> search expression", params)
+    params = flatten_params(params)
     heartbeat = integer("heartbeat_interval", 1)
     grace = integer("grace_period", 1)
     if grace <= heartbeat:  # type: ignore[operator]
@@ -122,3 +123,15 @@ def build(spec: Mapping[str, Any] | None, name: str, base: type, **overrides: An
     if not isinstance(made, base):
         raise ConfigError(f"hydra.sweeper.{name}._target_", f"an Optuna {base.__name__}", spec["_target_"])
     return made
+
+
+def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{model: {layers: ...}}`` (from ``hydra.sweeper.params.model.layers=...`` on the command
+    line) is the same as the YAML form ``{"model.layers": ...}``."""
+    flat: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import threading
+import warnings
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Sequence
@@ -27,6 +28,25 @@ log = logging.getLogger(__name__)
 
 FAIL_REASON = "fail_reason"
 SQLITE = "sqlite:///"
+
+
+@contextmanager
+def quiet_experimental() -> Iterator[None]:
+    """Heartbeats, their retry callback and ``fail_stale_trials`` are "experimental" in Optuna
+    since 2.8/2.9; we rely on them knowingly, so their warnings would only be noise."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def fail_stale(study: "optuna.Study") -> None:
+    """Mark trials whose worker stopped beating FAIL (the storage's callback requeues them)."""
+    import optuna
+
+    with quiet_experimental():
+        optuna.storages.fail_stale_trials(study)
 
 
 def redact(url: str) -> str:
@@ -58,10 +78,11 @@ def open_storage(url: str, heartbeat_interval: int, grace_period: int,
         raise SweepcastError(f"hydra.sweeper.storage: expected an RDB URL such as sqlite:///path/optuna.db or "
                              f"postgresql://user@host/db, got {redact(url)!r}")
     try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period, heartbeat_stale_trial_callback=on_stale,
-        )
+        with quiet_experimental():
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period, heartbeat_stale_trial_callback=on_stale,
+            )
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SweepcastError(f"hydra.sweeper.storage: cannot open {redact(url)}: {first}") from None
@@ -187,7 +208,8 @@ class StaleTrialHandler:
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
         self.max_retry = max_retry
-        self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+        with quiet_experimental():
+            self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
         self.on_stale = on_stale
 
     def __call__(self, study: "optuna.Study", trial: "FrozenTrial") -> None:

@@ -1,0 +1,140 @@
+"""The trial budget on a real SQLite Optuna storage: queueing, claiming, stale workers, settings."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sweepcast.errors import ConfigError, SweepcastError
+from sweepcast.sweeper import outputs
+from sweepcast.sweeper.settings import build, check_settings, direction_for
+from sweepcast.sweeper.space import distribution, parse_space, suggest
+from sweepcast.sweeper.study import (
+    FAIL_REASON,
+    StaleTrialHandler,
+    claim_next,
+    holds_slot,
+    is_counted,
+    load_study,
+    open_storage,
+    redact,
+    top_up,
+)
+
+SPACE = parse_space(["model.layers=1,2,3"], None)
+DISTRIBUTIONS = {p.name: distribution(p) for p in SPACE.params}
+
+
+def storage_at(tmp_path: Path, stale: list | None = None, max_retry: int = 1):
+    handler = StaleTrialHandler(max_retry, (stale if stale is not None else []).append)
+    return open_storage(f"sqlite:///{tmp_path / 'optuna.db'}", 1, 2, handler)
+
+
+def study_on(storage):
+    return load_study(storage, "s", "minimize", optuna.samplers.RandomSampler(seed=0), None)
+
+
+def test_grid_top_up_queues_each_missing_point_once(tmp_path: Path) -> None:
+    storage = storage_at(tmp_path)
+    study = study_on(storage)
+    assert top_up(study, 3, SPACE.grid(), DISTRIBUTIONS) == 3
+    assert top_up(study, 3, SPACE.grid(), DISTRIBUTIONS) == 0
+    first = claim_next(study, storage, 3)
+    study.tell(first, 1.0)
+    assert top_up(study, 3, SPACE.grid(), DISTRIBUTIONS) == 0
+    values = sorted(t.params["model.layers"] for t in study.get_trials())
+    assert values == [1, 2, 3]
+
+
+def test_claims_stop_at_the_budget_and_surplus_is_closed_uncounted(tmp_path: Path) -> None:
+    storage = storage_at(tmp_path)
+    study = study_on(storage)
+    top_up(study, 2, None, {})
+    top_up(optuna.load_study(study_name="s", storage=storage), 2, None, {})  # a second launch, already full
+    study.enqueue_trial({})  # as if two launches had topped up at the same moment
+    claimed = [claim_next(study, storage, 2), claim_next(study, storage, 2)]
+    assert [t.number for t in claimed] == [0, 1]
+    assert claim_next(study, storage, 2) is None
+    (extra,) = [t for t in study.get_trials() if t.number == 2]
+    assert extra.state == TrialState.FAIL and extra.user_attrs["surplus"] and not holds_slot(extra)
+
+
+def test_counting_rule() -> None:
+    reason = optuna.create_trial(state=TrialState.FAIL, user_attrs={FAIL_REASON: "ValueError: x"})
+    died = optuna.create_trial(state=TrialState.FAIL)
+    pruned = optuna.create_trial(state=TrialState.PRUNED, value=None)
+    assert is_counted(reason) and is_counted(pruned) and not is_counted(died)
+    assert holds_slot(optuna.create_trial(state=TrialState.WAITING)) and not holds_slot(died)
+
+
+def test_a_dead_workers_trial_is_retried_then_given_up(tmp_path: Path) -> None:
+    stale: list = []
+    storage = storage_at(tmp_path, stale, max_retry=1)
+    study = study_on(storage)
+    top_up(study, 1, SPACE.grid()[:1], DISTRIBUTIONS)
+    for attempt in range(2):
+        trial = claim_next(study, storage, 1)
+        suggest(trial, SPACE)
+        trial.set_user_attr("mlflow_run_id", f"run{attempt}")
+        storage.record_heartbeat(trial._trial_id)
+        time.sleep(3.2)  # past the 2 s grace period (SQLite clocks tick in whole seconds)
+        optuna.storages.fail_stale_trials(study)
+    trials = study.get_trials()
+    assert [t.state for t in trials[:2]] == [TrialState.FAIL, TrialState.FAIL]
+    assert trials[1].params == trials[0].params == {"model.layers": 1}  # the retry kept its parameters
+    assert [t.user_attrs["mlflow_run_id"] for t in stale] == ["run0", "run1"]
+    given_up = trials[-1]  # second death: a counted failure, so the point is not queued again
+    assert given_up.state == TrialState.FAIL and "died 2 times" in given_up.user_attrs[FAIL_REASON]
+    assert top_up(study, 1, SPACE.grid()[:1], DISTRIBUTIONS) == 0 and claim_next(study, storage, 1) is None
+
+
+def test_storage_errors_are_one_line_and_never_show_the_password(tmp_path: Path) -> None:
+    assert redact("postgresql://me:pw@db.example:5432/optuna") == "postgresql://me:***@db.example:5432/optuna"
+    with pytest.raises(SweepcastError, match="expected an RDB URL"):
+        open_storage("optuna.db", 1, 2, lambda *a: None)
+    with pytest.raises(SweepcastError) as err:
+        open_storage("postgresql://me:pw@127.0.0.1:9/optuna", 1, 2, lambda *a: None)
+    assert "pw" not in str(err.value).replace("127.0.0.1", "") and "\n" not in str(err.value)
+
+
+def test_direction_cannot_flip_on_resume(tmp_path: Path) -> None:
+    storage = storage_at(tmp_path)
+    study_on(storage)
+    with pytest.raises(SweepcastError, match="direction"):
+        load_study(storage, "s", "maximize", None, None)
+
+
+def test_settings_name_the_key_and_default_sensibly() -> None:
+    base = {"n_jobs": 1, "mode": "auto", "heartbeat_interval": 10, "grace_period": 30, "max_retry": 2}
+    settings = check_settings({**base, "params": {"model": {"layers": "1,2"}}})
+    assert settings.params == {"model.layers": "1,2"} and settings.max_failure_rate == 0.5
+    for bad, key in [({"n_jobs": 0}, "n_jobs"), ({"grace_period": 5}, "grace_period"),
+                     ({"study_name": "a/b"}, "study_name"), ({"direction": "up"}, "direction"),
+                     ({"sampler": {"seed": 1}}, "sampler")]:
+        with pytest.raises(ConfigError, match=f"hydra.sweeper.{key}"):
+            check_settings({**base, **bad})
+    assert direction_for("val_rmse", None) == "minimize" and direction_for("skill", None) == "maximize"
+    assert direction_for("skill", "minimize") == "minimize"
+    sampler = build({"_target_": "optuna.samplers.TPESampler", "seed": 1}, "sampler", optuna.samplers.BaseSampler)
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+
+
+def test_best_yaml_and_progress_line(tmp_path: Path) -> None:
+    study = optuna.create_study()
+    for value in (3.0, 2.0, 4.0):
+        study.enqueue_trial({"model.layers": int(value)})
+        trial = study.ask()
+        trial.suggest_int("model.layers", 1, 4)
+        study.tell(trial, value)
+    summary = outputs.write_best(tmp_path, study, SPACE, "val_rmse")
+    assert summary["best_trial"] == 1 and summary["override"] == "model.layers=2"
+    assert summary["command"] == "python train.py model.layers=2"
+    assert (tmp_path / "best.yaml").read_text().startswith("study_name:")
+    outputs.write_trials(tmp_path, study)
+    assert len((tmp_path / "trials.csv").read_text().splitlines()) == 4
+    line = outputs.progress_line(2, 10, 5, "PRUNED", 3.25, study.best_trial, 75, 3700)
+    assert line == "trial 2/10  #5 PRUNED  3.25  best 2 (#1)  elapsed 1m15s  ETA 1h01m40s"
