@@ -17,6 +17,7 @@ from sweepcast.sweeper.study import (
     FAIL_REASON,
     StaleTrialHandler,
     claim_next,
+    fail_stale,
     holds_slot,
     is_counted,
     load_study,
@@ -82,7 +83,7 @@ def test_a_dead_workers_trial_is_retried_then_given_up(tmp_path: Path) -> None:
         trial.set_user_attr("mlflow_run_id", f"run{attempt}")
         storage.record_heartbeat(trial._trial_id)
         time.sleep(3.2)  # past the 2 s grace period (SQLite clocks tick in whole seconds)
-        optuna.storages.fail_stale_trials(study)
+        fail_stale(study)
     trials = study.get_trials()
     assert [t.state for t in trials[:2]] == [TrialState.FAIL, TrialState.FAIL]
     assert trials[1].params == trials[0].params == {"model.layers": 1}  # the retry kept its parameters
