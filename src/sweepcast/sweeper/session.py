@@ -6,6 +6,7 @@ trials, the extra ``n_jobs`` processes) and its end (final files, parent run sta
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
 import logging
@@ -20,7 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.utils import JobReturn, JobStatus
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from sweepcast import tracking
 from sweepcast.errors import SweepcastError, TrialPruned
@@ -143,7 +144,7 @@ class SweepSession:
 
         plan = self.plan
         plan.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.sweeper.config, plan.sweep_dir / "multirun.yaml")
+        OmegaConf.save(redacted_config(self.sweeper.config), plan.sweep_dir / "multirun.yaml")
         distributions = {p.name: distribution(p) for p in plan.space.params}
         with queue_lock(plan.storage_url):
             fail_stale(self.study)
@@ -381,6 +382,25 @@ def outcome(result: JobReturn, number: int) -> tuple[str, float | None, str | No
     else:
         log.error("trial %d failed: %s", number, reason, exc_info=error)
     return "FAIL", None, reason
+
+
+def redacted_config(config: Any) -> Any:
+    """The sweep's config for ``multirun.yaml`` with any literal storage password masked
+    (an ``${oc.env:...}`` interpolation is kept as written: it holds no secret)."""
+    safe = copy.deepcopy(config)
+    with open_dict(safe):
+        node = safe.hydra.sweeper._get_node("storage")
+        raw = node._value() if node is not None else None
+        if isinstance(raw, str) and "${" not in raw:
+            safe.hydra.sweeper.storage = redact(raw)
+        safe.hydra.overrides.hydra = [
+            redact_override(str(o)) for o in safe.hydra.overrides.hydra]
+    return safe
+
+
+def redact_override(override: str) -> str:
+    key, _, value = override.partition("=")
+    return f"{key}={redact(value)}" if key.lstrip("+~") == "hydra.sweeper.storage" and "${" not in value else override
 
 
 def quote(value: str) -> str:

@@ -54,7 +54,8 @@ def redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        return url if parsed.password is None else parsed.render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL is shown without its credentials part
         return url.split("@")[-1] if "@" in url else url
 
