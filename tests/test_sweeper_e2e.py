@@ -88,6 +88,27 @@ def test_a_failing_trial_is_recorded_while_the_others_finish(tmp_path: Path) -> 
     failed = [t for t in study.get_trials() if t.state.name == "FAIL"]
     assert all("leaves no window" in t.user_attrs["fail_reason"] for t in failed)
     assert "Traceback" not in done.stdout + done.stderr
+    children, (parent,) = children_and_parent(tmp_path)
+    failed_runs = [c for c in children if c.info.status == "FAILED"]
+    assert len(failed_runs) == 2 and all("leaves no window" in c.data.tags["error"] for c in failed_runs)
+    assert parent.info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_custom_search_space_adds_define_by_run_parameters(tmp_path: Path) -> None:
+    smoke = [o for o in SMOKE if not o.startswith("model.units")]
+    done = train(tmp_path, "-m", *smoke, "model.dropout=interval(0, 0.2)", "hydra.sweeper.n_trials=2",
+                 "hydra.sweeper.custom_search_space=tests.sweep_helpers.units_and_batch", timeout=600)
+    assert_ok(done)
+    study = study_of(tmp_path)
+    assert states(study) == ["COMPLETE", "COMPLETE"]
+    children, _ = children_and_parent(tmp_path)
+    by_trial = {int(c.data.tags["trial_number"]): c.data.params for c in children}
+    for trial in study.get_trials():
+        assert by_trial[trial.number]["model.units"] == str(trial.params["model.units"])
+        assert by_trial[trial.number]["trainer.batch_size"] == ("16" if trial.params["model.units"] == 8 else "32")
+    best = yaml.safe_load(next((tmp_path / "sweeps").glob("*/best.yaml")).read_text())
+    assert f"model.units={study.best_params['model.units']}" in best["command"]
 
 
 @pytest.mark.slow
@@ -140,10 +161,11 @@ def test_kill_9_then_rerun_finishes_exactly_n_trials(tmp_path: Path) -> None:
     args = [*SMOKE, "trainer.max_points=4000", "trainer.epochs=4", "model.layers=1,2,3", *FAST_HEARTBEAT]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("MLFLOW_TRACKING_URI", None)
+    log = (tmp_path / "first.log").open("w")
     process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-m", *args], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        killed = wait_for_second_trial(tmp_path, deadline=time.monotonic() + 300)
+        killed = wait_for_second_trial(tmp_path, process, deadline=time.monotonic() + 300)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -152,9 +174,12 @@ def test_kill_9_then_rerun_finishes_exactly_n_trials(tmp_path: Path) -> None:
     assert [t.state.name for t in before.get_trials() if t.number == killed] == ["RUNNING"]
     time.sleep(3)  # let the killed trial's heartbeat go stale
 
-    assert_ok(train(tmp_path, "-m", *args, timeout=600))
+    rerun = train(tmp_path, "-m", *args, timeout=600)
+    assert_ok(rerun)
     study = study_of(tmp_path)
     trials = study.get_trials()
+    print("\n".join(f"#{t.number} {t.state.name} {t.params} {t.user_attrs} {t.system_attrs}" for t in trials))
+    print((tmp_path / "first.log").read_text()[-2000:], rerun.stdout[-3000:], rerun.stderr[-2000:])
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     assert sorted(t.params["model.layers"] for t in complete) == [1, 2, 3]
     assert {t.number: t.value for t in complete if t.number in complete_before} == complete_before
@@ -170,13 +195,13 @@ def test_kill_9_then_rerun_finishes_exactly_n_trials(tmp_path: Path) -> None:
     assert optuna.trial.TrialState.RUNNING not in {t.state for t in trials}
 
 
-def wait_for_second_trial(cwd: Path, deadline: float) -> int:
+def wait_for_second_trial(cwd: Path, process: subprocess.Popen, deadline: float) -> int:
     """Poll the study until a trial is COMPLETE and another is RUNNING with its MLflow run open;
     return the running trial's number."""
     import optuna
 
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
         try:
             trials = study_of(cwd).get_trials()
         except (ValueError, KeyError, optuna.exceptions.StorageInternalError):
@@ -184,4 +209,5 @@ def wait_for_second_trial(cwd: Path, deadline: float) -> int:
         running = [t.number for t in trials if t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs]
         if any(t.state.name == "COMPLETE" for t in trials) and running:
             return running[0]
-    raise AssertionError("the sweep never reached its second trial")
+    raise AssertionError(f"the sweep never reached its second trial (exit {process.poll()}):\n"
+                         + (cwd / "first.log").read_text()[-3000:])

@@ -64,6 +64,31 @@ def test_claims_stop_at_the_budget_and_surplus_is_closed_uncounted(tmp_path: Pat
     assert extra.state == TrialState.FAIL and extra.user_attrs["surplus"] and not holds_slot(extra)
 
 
+def test_grid_points_queued_twice_by_two_launches_run_once(tmp_path: Path) -> None:
+    storage = storage_at(tmp_path)
+    study = study_on(storage)
+    for point in SPACE.grid():  # two launches interleaving their queues: 1, 1, 2, 2, 3, 3
+        for _ in range(2):
+            study.add_trial(optuna.create_trial(state=TrialState.WAITING, params=point, distributions=DISTRIBUTIONS))
+    ran = []
+    while (trial := claim_next(study, storage, 3, unique_params=True)) is not None:
+        ran.append(trial.params["model.layers"])
+        study.tell(trial, 1.0)
+    assert ran == [1, 2, 3]
+    closed = [t for t in study.get_trials() if t.state == TrialState.FAIL]
+    assert len(closed) == 3 and all(t.user_attrs.get("duplicate") or t.user_attrs.get("surplus") for t in closed)
+
+
+def test_a_trial_finished_elsewhere_is_skipped_not_crashed_on(tmp_path: Path) -> None:
+    storage = storage_at(tmp_path)
+    study = study_on(storage)
+    top_up(study, 2, None, {})
+    first = study.get_trials()[0]
+    storage.set_trial_state_values(first._trial_id, TrialState.RUNNING)
+    storage.set_trial_state_values(first._trial_id, TrialState.FAIL)  # another worker closed it
+    assert claim_next(study, storage, 2).number == 1
+
+
 def test_counting_rule() -> None:
     reason = optuna.create_trial(state=TrialState.FAIL, user_attrs={FAIL_REASON: "ValueError: x"})
     died = optuna.create_trial(state=TrialState.FAIL)

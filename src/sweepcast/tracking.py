@@ -280,6 +280,15 @@ def end_sweep_run(run_id: str, status: str, error: str | None = None) -> None:
     client.set_terminated(run_id, status)
 
 
+def record_failed_run(experiment_id: str, name: str, error: str, tags: Mapping[str, str]) -> str:
+    """A FAILED run for a sweep trial whose job failed before it could open its own run (e.g. a
+    data error), so every trial has a run in the UI and the reason is on it."""
+    client = MlflowClient()
+    run_id = client.create_run(experiment_id, run_name=name, tags={**tags, "error": error[:4000]}).info.run_id
+    client.set_terminated(run_id, "FAILED")
+    return run_id
+
+
 def close_abandoned_run(run_id: str, reason: str) -> None:
     """End a run whose process died while it was RUNNING (KILLED, with the reason)."""
     client = MlflowClient()

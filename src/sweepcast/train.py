@@ -185,7 +185,10 @@ def run_name(config: Mapping[str, Any]) -> str:
 
 
 def job_tags() -> dict[str, str]:
-    tags = {"hydra_job_dir": hydra_value("runtime.output_dir") or "", "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
+    from sweepcast.sweeper.study import redact_override
+
+    command = " ".join([Path(sys.argv[0]).name, *map(redact_override, sys.argv[1:])])  # no storage passwords
+    tags = {"hydra_job_dir": hydra_value("runtime.output_dir") or "", "command": command}
     return {k: v for k, v in tags.items() if v}
 
 

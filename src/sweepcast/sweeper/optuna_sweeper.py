@@ -143,9 +143,11 @@ class OptunaSweeper(Sweeper):
     def default_study_name(self, space: SearchSpace) -> str:
         """``<search>`` or ``<data>-<model>``, the swept keys, and a hash of the whole command."""
         choices = OmegaConf.select(self.config, "hydra.runtime.choices") or {}
-        base = choices.get("search") or f"{choices.get('data', 'data')}-{choices.get('model', 'model')}"
+        if choices.get("search"):  # its file names the space; the hash keeps smoke runs apart
+            return f"{choices['search']}-{space.fingerprint()}"
+        base = f"{choices.get('data', 'data')}-{choices.get('model', 'model')}"
         keys = "_".join(p.name.lstrip("+").split(".")[-1] for p in space.params[:3])
-        return "-".join(part for part in (str(base), keys, space.fingerprint()) if part)
+        return "-".join(part for part in (base, keys, space.fingerprint()) if part)
 
     def sweep_dir(self, study_name: str) -> Path:
         """``sweeps/<study_name>`` unless ``hydra.sweep.dir`` was given on the command line."""

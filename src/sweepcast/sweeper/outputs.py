@@ -38,15 +38,20 @@ def best_trial(study: "optuna.Study") -> Any:
     return pick(complete, key=lambda t: t.value)
 
 
-def reproduce_line(space: "SearchSpace", params: dict[str, Any]) -> str:
-    """The single-run command that trains the best trial's configuration again."""
-    return " ".join(["python train.py", *space.overrides(params)])
+def trial_overrides(trial: Any, space: "SearchSpace") -> list[str]:
+    """The overrides the trial ran with (stored on it), else rebuilt from its parameters."""
+    stored = trial.user_attrs.get("overrides")
+    if stored:
+        return list(stored)
+    known = {p.name for p in space.params}
+    return space.overrides({k: v for k, v in trial.params.items() if k in known})
 
 
 def write_best(folder: Path, study: "optuna.Study", space: "SearchSpace", metric: str) -> dict[str, Any] | None:
     best = best_trial(study)
     if best is None:
         return None
+    overrides = trial_overrides(best, space)
     summary = {
         "study_name": study.study_name,
         "metric": metric,
@@ -54,8 +59,8 @@ def write_best(folder: Path, study: "optuna.Study", space: "SearchSpace", metric
         "best_value": float(best.value),
         "best_trial": best.number,
         "params": dict(best.params),
-        "override": " ".join(space.overrides(best.params)),
-        "command": reproduce_line(space, best.params),
+        "override": " ".join(overrides),
+        "command": " ".join(["python train.py", *overrides]),
         "mlflow_run_id": best.user_attrs.get("mlflow_run_id"),
     }
     write_atomic(folder / "best.yaml", yaml.safe_dump(summary, sort_keys=False, allow_unicode=True))

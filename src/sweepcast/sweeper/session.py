@@ -18,10 +18,12 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf, open_dict
+from optuna.exceptions import UpdateFinishedTrialError
 
 from sweepcast import tracking
 from sweepcast.errors import SweepcastError, TrialPruned
@@ -41,6 +43,7 @@ from sweepcast.sweeper.study import (
     open_storage,
     queue_lock,
     redact,
+    redact_override,
     top_up,
 )
 
@@ -64,6 +67,7 @@ class SweepSession:
         self.worker = sweeper.worker
         self.custom = custom_search_space(plan.settings.custom_search_space)
         self.started = time.monotonic()
+        self.launched = datetime.now()  # failures before this launch do not count toward max_failure_rate
         self.processes: list[subprocess.Popen[bytes]] = []
         self.parent_id = ""
 
@@ -78,6 +82,7 @@ class SweepSession:
         self.storage = open_storage(plan.storage_url, plan.settings.heartbeat_interval, plan.settings.grace_period,
                                     StaleTrialHandler(plan.settings.max_retry, self.close_abandoned_run))
         self.study = self.open_study()
+        signal.signal(signal.SIGTERM, interrupt)  # schedulers stop jobs with SIGTERM: same as Ctrl-C
         try:
             if self.worker == 0:
                 self.prepare_queue()
@@ -86,13 +91,13 @@ class SweepSession:
             if self.worker == 0:
                 self.wait_for_workers()
                 self.work_until_settled()
-        except SweepcastError as err:
-            self.abort("FAILED", str(err))
-            raise
         except KeyboardInterrupt:
             self.abort("KILLED", "interrupted by the user")
             log.error("sweep interrupted; rerun the same command to continue study '%s'", plan.study_name)
             sys.exit(130)
+        except BaseException as err:  # noqa: BLE001 - never leave the parent RUNNING or workers orphaned
+            self.abort("FAILED", f"{type(err).__name__}: {err}" if not isinstance(err, SweepcastError) else str(err))
+            raise
         return self.finish()
 
     def open_study(self) -> "optuna.Study":
@@ -105,7 +110,11 @@ class SweepSession:
         n_existing = len(previous.get_trials(deepcopy=False)) if previous else 0
         sampler = build(plan.settings.sampler, "sampler", optuna.samplers.BaseSampler,
                         **self.seed_override(n_existing))
-        pruner = build(plan.settings.pruner, "pruner", optuna.pruners.BasePruner)
+        # Optuna turns "no pruner" into MedianPruner; null here means no pruning at all
+        pruner = build(plan.settings.pruner, "pruner", optuna.pruners.BasePruner) or optuna.pruners.NopPruner()
+        if previous is not None and previous.direction.name.lower() != plan.direction:
+            raise SweepcastError(f"hydra.sweeper.direction: study '{plan.study_name}' exists with direction "
+                                 f"{previous.direction.name.lower()}, got {plan.direction}; pick another study_name")
         if self.worker == 0:
             parent = previous.user_attrs.get(PARENT_ATTR) if previous else None
             self.parent_id = tracking.start_sweep_run(self.experiment_id, parent, f"sweep {plan.study_name}",
@@ -120,6 +129,11 @@ class SweepSession:
             if study.user_attrs.get(PARENT_ATTR) != self.parent_id:
                 tracking.log_sweep_params(self.parent_id, self.parent_params())
                 study.set_user_attr(PARENT_ATTR, self.parent_id)
+            before = study.user_attrs.get("fixed_overrides")
+            if before is not None and before != plan.space.fixed:
+                log.warning("study '%s' ran so far with the overrides %s, this launch with %s: its trials are "
+                            "compared across both", plan.study_name, before, plan.space.fixed)
+            study.set_user_attr("fixed_overrides", plan.space.fixed)
             study.set_user_attr("search_space", {p.name: p.describe() for p in plan.space.params})
             study.set_user_attr("pruner", plan.settings.pruner)
             study.set_user_attr("metric", plan.metric)
@@ -165,10 +179,13 @@ class SweepSession:
                      ", ".join(str(p.pid) for p in self.processes))
 
     def wait_for_workers(self) -> None:
-        for process in self.processes:
-            code = process.wait()
-            if code != 0:
-                log.warning("worker process %d exited with status %d", process.pid, code)
+        """Wait for this machine's workers; one that stopped the sweep (status 2) stops it here too."""
+        codes = {process.pid: process.wait() for process in self.processes}
+        failed = {pid: code for pid, code in codes.items() if code != 0}
+        if failed:
+            pid, code = next(iter(failed.items()))
+            raise SweepcastError(f"worker process {pid} stopped with status {code} (its log above says why); "
+                                 f"rerun the same command to continue study '{self.plan.study_name}'")
 
     def work(self) -> None:
         """Claim and run trials until none is left to claim."""
@@ -177,7 +194,7 @@ class SweepSession:
         while True:
             with queue_lock(self.plan.storage_url):
                 fail_stale(self.study)
-                trial = claim_next(self.study, self.storage, self.plan.n_trials)
+                trial = claim_next(self.study, self.storage, self.plan.n_trials, unique_params=self.plan.grid is not None)
             if trial is None:
                 return
             self.run_trial(trial)
@@ -189,44 +206,59 @@ class SweepSession:
         settings = self.plan.settings
         deadline = time.monotonic() + settings.grace_period + 2 * settings.heartbeat_interval
         while time.monotonic() < deadline:
-            if not self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            self.work()  # retries queued after this process's loop ended
+            if not self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
                 return
             time.sleep(settings.heartbeat_interval)
-            self.work()
 
     # -- one trial --
 
     def run_trial(self, trial: "optuna.Trial") -> None:
+        """Run one claimed trial; Ctrl-C at any point after the claim requeues its parameters."""
         plan = self.plan
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         try:
-            values = suggest(trial, plan.space)
-            extra = self.custom(self.sweeper.config, trial) if self.custom else None
-        except Exception as err:  # noqa: BLE001 - a broken custom space fails the trial, not the sweep
-            self.record(trial, "FAIL", None, f"search space: {type(err).__name__}: {err}")
-            return
-        overrides = [*plan.space.overrides(values), *(f"{k}={v}" for k, v in (extra or {}).items()),
-                     f"hydra.sweep.dir={quote(str(plan.sweep_dir))}", f"hydra.sweep.subdir=trial_{trial.number}"]
-        context = TrialContext(
-            number=trial.number, study_name=plan.study_name, experiment_id=self.experiment_id,
-            parent_run_id=self.parent_id, report=self.reporter(trial) if plan.direction == "minimize" else None,
-            attach_run=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
-        )
-        try:
-            with heartbeat(self.storage, trial._trial_id, plan.settings.heartbeat_interval), activate(context):
-                result = self.sweeper.launcher.launch([overrides], initial_job_idx=trial.number)[0]
+            with heartbeat(self.storage, trial._trial_id, plan.settings.heartbeat_interval):
+                trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+                try:
+                    overrides = self.trial_overrides(trial)
+                except Exception as err:  # noqa: BLE001 - a broken custom space fails the trial, not the sweep
+                    self.record(trial, "FAIL", None, f"search space: {type(err).__name__}: {err}")
+                    return
+                trial.set_user_attr("overrides", overrides)
+                context = TrialContext(
+                    number=trial.number, study_name=plan.study_name, experiment_id=self.experiment_id,
+                    parent_run_id=self.parent_id, report=self.reporter(trial) if plan.direction == "minimize" else None,
+                    attach_run=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
+                )
+                job = [*overrides, f"hydra.sweep.dir={quote(str(plan.sweep_dir))}",
+                       f"hydra.sweep.subdir=trial_{trial.number}"]
+                with activate(context):
+                    result = self.sweeper.launcher.launch([job], initial_job_idx=trial.number)[0]
+                free_memory()
         except KeyboardInterrupt:
             self.requeue_interrupted(trial)
             raise
-        finally:
-            free_memory()
         self.record(trial, *outcome(result, trial.number))
+
+    def trial_overrides(self, trial: "optuna.Trial") -> list[str]:
+        """The trial's overrides: the space's values, then any define-by-run extras."""
+        overrides = self.plan.space.overrides(suggest(trial, self.plan.space))
+        if self.custom is None:
+            return overrides
+        extra = self.custom(self.sweeper.config, trial)
+        if extra is not None and not isinstance(extra, dict):
+            raise TypeError(f"custom_search_space must return a dict of overrides or None, got {type(extra).__name__}")
+        return [*overrides, *(f"{key}={value}" for key, value in (extra or {}).items())]
 
     @staticmethod
     def reporter(trial: "optuna.Trial") -> Any:
         def report(epoch: int, value: float) -> bool:
-            trial.report(value, epoch)
-            return trial.should_prune()
+            try:
+                trial.report(value, epoch)
+                return trial.should_prune()
+            except UpdateFinishedTrialError:  # marked stale elsewhere (missed heartbeats): stop
+                log.warning("trial %d was declared dead after missed heartbeats; stopping it", trial.number)
+                return True
 
         return report
 
@@ -234,12 +266,21 @@ class SweepSession:
         """Tell Optuna the outcome, then refresh the log line, files and parent run."""
         from optuna.trial import TrialState
 
-        if reason:
-            trial.set_user_attr(FAIL_REASON, reason[:2000])
-        if state == "COMPLETE":
-            self.study.tell(trial, value)
-        else:
-            self.study.tell(trial, state=TrialState[state])
+        try:
+            if reason:
+                trial.set_user_attr(FAIL_REASON, reason[:2000])
+            if state == "COMPLETE":
+                self.study.tell(trial, value)
+            else:
+                self.study.tell(trial, state=TrialState[state])
+        except (UpdateFinishedTrialError, ValueError, RuntimeError) as err:
+            log.warning("trial %d was declared dead after missed heartbeats and requeued elsewhere; "
+                        "its result is dropped (%s)", trial.number, err)
+            return
+        if state == "FAIL" and "mlflow_run_id" not in self.storage.get_trial(trial._trial_id).user_attrs:
+            tracking.record_failed_run(self.experiment_id, f"trial {trial.number}", reason or "failed",
+                                       {"mlflow.parentRunId": self.parent_id, "trial_number": str(trial.number),
+                                        "study_name": self.plan.study_name})
         self.after_trial(trial.number, state, value)
 
     def requeue_interrupted(self, trial: "optuna.Trial") -> None:
@@ -271,7 +312,8 @@ class SweepSession:
                 "trials_pruned": sum(t.state == TrialState.PRUNED for t in counted),
                 "trials_failed": len(failed),
             }, step=len(counted), tags=self.best_tags(summary))
-        self.check_failure_rate(counted, failed)
+        recent = [t for t in counted if t.datetime_start and t.datetime_start >= self.launched]
+        self.check_failure_rate(recent, [t for t in recent if t.state == TrialState.FAIL])
 
     def eta(self, counted: list[Any]) -> float | None:
         durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in counted
@@ -282,6 +324,8 @@ class SweepSession:
         return sum(durations) / len(durations) * remaining / self.plan.settings.n_jobs
 
     def check_failure_rate(self, counted: list[Any], failed: list[Any]) -> None:
+        """Abort when too many of this launch's finished trials failed (earlier failures, maybe
+        fixed since, do not count)."""
         rate = self.plan.settings.max_failure_rate
         if len(counted) < min(MIN_TRIALS_FOR_FAILURE_RATE, self.plan.n_trials) or len(failed) <= rate * len(counted):
             return
@@ -398,11 +442,6 @@ def redacted_config(config: Any) -> Any:
     return safe
 
 
-def redact_override(override: str) -> str:
-    key, _, value = override.partition("=")
-    return f"{key}={redact(value)}" if key.lstrip("+~") == "hydra.sweeper.storage" and "${" not in value else override
-
-
 def quote(value: str) -> str:
     """A value safe inside a Hydra override."""
     if PLAIN_VALUE.match(value):
@@ -414,5 +453,10 @@ def free_memory() -> None:
     """Drop the finished trial's graphs so a long sweep does not grow (without importing Keras)."""
     keras = sys.modules.get("keras")
     if keras is not None:
-        keras.backend.clear_session()
-    gc.collect()
+        keras.backend.clear_session()  # runs gc.collect() itself
+    else:
+        gc.collect()
+
+
+def interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

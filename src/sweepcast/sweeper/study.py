@@ -49,6 +49,14 @@ def fail_stale(study: "optuna.Study") -> None:
         optuna.storages.fail_stale_trials(study)
 
 
+def redact_override(argument: str) -> str:
+    """A command-line argument with any storage password masked (for logs and tags)."""
+    key, sep, value = argument.partition("=")
+    if sep and key.lstrip("+~") == "hydra.sweeper.storage" and "${" not in value:
+        return f"{key}={redact(value)}"
+    return argument
+
+
 def redact(url: str) -> str:
     """The storage URL with any password replaced by ``***`` (safe for logs, params, tags)."""
     from sqlalchemy.engine import make_url
@@ -160,23 +168,46 @@ def top_up(study: "optuna.Study", n_trials: int, grid: Sequence[dict[str, Any]] 
     return len(missing)
 
 
-def claim_next(study: "optuna.Study", storage: Any, n_trials: int) -> Any:
-    """Take the lowest-numbered WAITING trial within the budget as RUNNING, or return None.
+def claim_next(study: "optuna.Study", storage: Any, n_trials: int, unique_params: bool = False) -> Any:
+    """Take the lowest-numbered WAITING trial within the budget as RUNNING (its first heartbeat
+    recorded at once, so a worker killed right after is detected), or return None.
 
-    A WAITING trial beyond the budget (two launches topped up at once, or ``n_trials`` was
-    lowered) is closed as FAIL with ``surplus`` so it is neither run nor counted."""
+    A WAITING trial beyond the budget (two launches queued at once, or ``n_trials`` was lowered)
+    is closed as FAIL with ``surplus``; with ``unique_params`` (grids) one whose parameters a
+    lower-numbered trial already holds is closed as ``duplicate``. Closed trials are neither run
+    nor counted. Every transition is guarded, so concurrent workers never both take a trial."""
     import optuna
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False)
-    for trial in sorted((t for t in trials if t.state == TrialState.WAITING), key=lambda t: t.number):
-        if sum(holds_slot(t) for t in trials if t.number < trial.number) >= n_trials:
-            storage.set_trial_user_attr(trial._trial_id, "surplus", True)
+    for _ in range(20):  # a lost race re-reads the study; 20 losses in a row means a stuck storage
+        trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+        closed: set[int] = set()
+        for trial in (t for t in trials if t.state == TrialState.WAITING):
+            below = [t for t in trials if t.number < trial.number and t.number not in closed and holds_slot(t)]
+            reason = "surplus" if len(below) >= n_trials else None
+            if reason is None and unique_params and trial.params and any(t.params == trial.params for t in below):
+                reason = "duplicate"
+            if not transition(storage, trial._trial_id, TrialState.RUNNING):
+                break  # another worker took or closed it: look again
+            if reason is None:
+                storage.record_heartbeat(trial._trial_id)
+                return optuna.trial.Trial(study, trial._trial_id)
+            storage.set_trial_user_attr(trial._trial_id, reason, True)
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-            continue
-        if storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
-            return optuna.trial.Trial(study, trial._trial_id)
-    return None
+            closed.add(trial.number)
+        else:
+            return None
+    raise SweepcastError("could not claim a trial after 20 attempts: is another process rewriting the study?")
+
+
+def transition(storage: Any, trial_id: int, state: Any) -> bool:
+    """Move a trial to ``state``; False when another process changed it first."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    try:
+        return bool(storage.set_trial_state_values(trial_id, state))
+    except UpdateFinishedTrialError:
+        return False
 
 
 @contextmanager
