@@ -45,6 +45,9 @@ PRUNERS = ("median", "halving", "hyperband")
 TIMESTEP, MAX_POINTS = 30, 2000
 # One small job: the last 2,000 points of the embedded livestream, 30-minute lookback, no model artifact.
 SMALL = ["trainer=smoke", f"trainer.max_points={MAX_POINTS}", f"data.timestep={TIMESTEP}", "tracking.log_model=false"]
+# The overhead sweep's job: a realistic trial (one default-trainer epoch on 20,000 points, ~15-20 s),
+# since a fixed per-trial cost is only meaningful against trials of the length users run.
+OVERHEAD_JOB = ["trainer.epochs=1", "trainer.max_points=20000", "data.timestep=60", "tracking.log_model=false"]
 SAMPLED_SPACE = ["model.units=choice(8,16,32,64)", "model.dropout=interval(0,0.5)",
                  "trainer.learning_rate=tag(log,interval(1e-4,3e-2))", "trainer.optimizer=choice(adam,adagrad)"]
 NO_PRUNER = ["+hydra.sweeper.pruner._target_=optuna.pruners.NopPruner"]
@@ -59,6 +62,7 @@ class Sizes:
 
     grid: tuple[str, ...]
     grid_trials: int
+    overhead_job: tuple[str, ...]
     sampled_trials: int
     epochs: int
     pruners: tuple[str, ...]
@@ -66,8 +70,10 @@ class Sizes:
 
 def sizes(quick: bool) -> Sizes:
     if quick:
-        return Sizes(("model.layers=1", "model.units=8,16,32"), 3, sampled_trials=5, epochs=2, pruners=("halving",))
-    return Sizes(("model.layers=1,2", "model.units=8,16,32,48,64"), 10, sampled_trials=30, epochs=8, pruners=PRUNERS)
+        return Sizes(("model.layers=1", "model.units=8,16,32"), 3, tuple(SMALL), sampled_trials=5, epochs=2,
+                     pruners=("halving",))
+    return Sizes(("model.layers=1,2", "model.units=8,16,32,48,64"), 10, tuple(OVERHEAD_JOB), sampled_trials=30,
+                 epochs=8, pruners=PRUNERS)
 
 
 class SweepFailed(RuntimeError):
@@ -297,8 +303,8 @@ def probe() -> dict[str, Any]:
 # -- measurement 1: orchestration overhead --
 
 
-def grid_args(plan: Sizes, study: str, n_jobs: int = 1) -> list[str]:
-    return [*SMALL, *plan.grid, *NO_PRUNER, f"hydra.sweeper.study_name={study}", f"hydra.sweeper.n_jobs={n_jobs}"]
+def grid_args(plan: Sizes, study: str, n_jobs: int = 1, job: tuple[str, ...] = tuple(SMALL)) -> list[str]:
+    return [*job, *plan.grid, *NO_PRUNER, f"hydra.sweeper.study_name={study}", f"hydra.sweeper.n_jobs={n_jobs}"]
 
 
 def parts(sweep: Sweep) -> list[dict[str, Any]]:
@@ -335,9 +341,8 @@ def breakdown(sweep: Sweep, rows: list[dict[str, Any]], found: dict[str, Any]) -
         "first trial's extra set-up (TensorFlow + Keras import)": first_extra,
         "  TF + Keras import alone (probe)": found["tf_import_s"],
         "after evaluation (scalers JSON, forecast page, job log to MLflow; run end)": total("artifacts"),
-        "run end to trial complete (Hydra job end, clear_session, gc, Optuna tell)": total("job_end"),
+        "run end to trial complete (Hydra job end, clear_session, Optuna tell)": total("job_end"),
         "  of which keras clear_session (probe)": found["clear_session_median_s"] * n,
-        "  of which the sweeper's extra gc.collect (probe)": found["gc_collect_median_s"] * n,
         "between trials (progress line, best.yaml/trials.csv, parent-run metrics, claim next)":
             total("gap_before") - rows[0]["gap_before"],
         "last trial to parent run end (final files, parent-run artifacts)": sweep.parent_end_s - last_end,
@@ -346,7 +351,7 @@ def breakdown(sweep: Sweep, rows: list[dict[str, Any]], found: dict[str, Any]) -
 
 
 def measure_overhead(plan: Sizes, keep: bool) -> dict[str, Any]:
-    sweep = run_sweep("overhead", grid_args(plan, "bench-overhead"), keep, plan.grid_trials)
+    sweep = run_sweep("overhead", grid_args(plan, "bench-overhead", job=plan.overhead_job), keep, plan.grid_trials)
     log("[overhead] probe: data preparation, TensorFlow import, clear_session and gc in a fresh process")
     found = probe()
     rows = parts(sweep)

@@ -8,6 +8,7 @@ Ctrl-C) with the reason in the ``error`` tag, so no FINISHED run exists for a fa
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -200,8 +201,10 @@ def epoch_callback() -> "keras.callbacks.Callback":
     return MlflowEpochLogger()
 
 
+@functools.lru_cache(maxsize=8)
 def git_tags(cwd: str | Path = ".") -> dict[str, str]:
-    """Commit and dirty flag of the code that ran, when it runs from a git checkout."""
+    """Commit and dirty flag of the code that ran, when it runs from a git checkout (asked once
+    per process: a sweep's trials all run the same code)."""
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
         return done.stdout.strip() if done.returncode == 0 else ""
