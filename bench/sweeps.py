@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
@@ -525,6 +525,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=MEASUREMENTS, help="run only these measurements")
     parser.add_argument("--pruners", nargs="+", choices=PRUNERS,
                         help="pruners compared with none (default: all three; --quick: halving)")
+    parser.add_argument("--epochs", type=int, help="epochs per unpruned pruning-study trial (default 8; quick 2)")
     parser.add_argument("--keep", action="store_true", help="keep each sweep's temporary working directory")
     parser.add_argument("--out", type=Path, help="results JSON (default bench/results/sweeps-<date>[-quick].json)")
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
@@ -533,6 +534,8 @@ def main() -> None:
         probe_worker()
         return
     plan = sizes(args.quick)
+    if args.epochs:
+        plan = replace(plan, epochs=args.epochs)
     pruners = tuple(args.pruners) if args.pruners else plan.pruners
     info, started = machine(), time.perf_counter()
     if info["loadavg_at_start"][0] > 0.5:

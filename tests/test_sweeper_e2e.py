@@ -167,7 +167,8 @@ def test_kill_9_then_rerun_finishes_exactly_n_trials(tmp_path: Path) -> None:
     try:
         killed = wait_for_second_trial(tmp_path, process, deadline=time.monotonic() + 300)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     before = study_of(tmp_path)
     complete_before = {t.number: t.value for t in before.get_trials() if t.state.name == "COMPLETE"}
@@ -197,17 +198,26 @@ def test_kill_9_then_rerun_finishes_exactly_n_trials(tmp_path: Path) -> None:
 
 def wait_for_second_trial(cwd: Path, process: subprocess.Popen, deadline: float) -> int:
     """Poll the study until a trial is COMPLETE and another is RUNNING with its MLflow run open;
-    return the running trial's number."""
-    import optuna
+    return the running trial's number.
 
+    Reads the SQLite file read-only with plain SQL: opening it through Optuna would create its
+    tables and could collide with the sweep creating them at the same moment."""
+    import sqlite3
+
+    query = ("SELECT number, state, EXISTS(SELECT 1 FROM trial_user_attributes a WHERE a.trial_id = t.trial_id "
+             "AND a.key = 'mlflow_run_id') FROM trials t")
     while time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.2)
+        time.sleep(0.3)
+        found = list((cwd / "sweeps").glob("*/optuna.db"))
+        if not found:
+            continue
         try:
-            trials = study_of(cwd).get_trials()
-        except (ValueError, KeyError, optuna.exceptions.StorageInternalError):
-            continue  # the study is not created yet
-        running = [t.number for t in trials if t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs]
-        if any(t.state.name == "COMPLETE" for t in trials) and running:
+            with sqlite3.connect(f"file:{found[0]}?mode=ro", uri=True, timeout=1) as db:
+                trials = db.execute(query).fetchall()
+        except sqlite3.OperationalError:
+            continue  # tables not created yet, or a write in progress
+        running = [number for number, state, has_run in trials if state == "RUNNING" and has_run]
+        if any(state == "COMPLETE" for _, state, _ in trials) and running:
             return running[0]
     raise AssertionError(f"the sweep never reached its second trial (exit {process.poll()}):\n"
                          + (cwd / "first.log").read_text()[-3000:])
