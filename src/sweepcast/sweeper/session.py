@@ -34,6 +34,7 @@ from sweepcast.sweeper.space import distribution, suggest
 from sweepcast.sweeper.study import (
     FAIL_REASON,
     StaleTrialHandler,
+    check_direction,
     claim_next,
     fail_stale,
     heartbeat,
@@ -112,9 +113,8 @@ class SweepSession:
                         **self.seed_override(n_existing))
         # Optuna turns "no pruner" into MedianPruner; null here means no pruning at all
         pruner = build(plan.settings.pruner, "pruner", optuna.pruners.BasePruner) or optuna.pruners.NopPruner()
-        if previous is not None and previous.direction.name.lower() != plan.direction:
-            raise SweepcastError(f"hydra.sweeper.direction: study '{plan.study_name}' exists with direction "
-                                 f"{previous.direction.name.lower()}, got {plan.direction}; pick another study_name")
+        if previous is not None:  # before the parent run is touched: a bad rerun changes nothing
+            check_direction(previous, plan.direction)
         if self.worker == 0:
             parent = previous.user_attrs.get(PARENT_ATTR) if previous else None
             self.parent_id = tracking.start_sweep_run(self.experiment_id, parent, f"sweep {plan.study_name}",
@@ -154,8 +154,6 @@ class SweepSession:
         return {"seed": int(seed) + n_existing + 100_003 * self.worker}
 
     def prepare_queue(self) -> None:
-        import optuna
-
         plan = self.plan
         plan.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(redacted_config(self.sweeper.config), plan.sweep_dir / "multirun.yaml")
@@ -189,8 +187,6 @@ class SweepSession:
 
     def work(self) -> None:
         """Claim and run trials until none is left to claim."""
-        import optuna
-
         while True:
             with queue_lock(self.plan.storage_url):
                 fail_stale(self.study)

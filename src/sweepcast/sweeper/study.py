@@ -103,10 +103,15 @@ def load_study(storage: Any, name: str, direction: str, sampler: Any, pruner: An
 
     study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
                                 pruner=pruner, load_if_exists=True)
-    if study.direction.name.lower() != direction:
-        raise SweepcastError(f"hydra.sweeper.direction: study '{name}' exists with direction "
-                             f"{study.direction.name.lower()}, got {direction}; pick another study_name")
+    check_direction(study, direction)
     return study
+
+
+def check_direction(study: "optuna.Study", direction: str) -> None:
+    """A rerun must optimise the same way as the study it continues."""
+    if study.direction.name.lower() != direction:
+        raise SweepcastError(f"hydra.sweeper.direction: study '{study.study_name}' exists with direction "
+                             f"{study.direction.name.lower()}, got {direction}; pick another study_name")
 
 
 def is_counted(trial: "FrozenTrial") -> bool:
