@@ -90,10 +90,11 @@ class OptunaSweeper(Sweeper):
         settings = check_settings(self.raw)
         space = parse_space(arguments, settings.params)
         grid = self.grid_of(space, settings)
-        config = self.job_config(space.overrides(space.points_to_check()[0]))
+        first, *others = space.points_to_check()
+        config = self.job_config(space.overrides(first))
         metric = str(config.get("optimized_metric", "val_rmse"))
-        if self.worker == 0:
-            for point in space.points_to_check():
+        if self.worker == 0:  # the extra workers run the command already checked
+            for point in others:
                 self.job_config(space.overrides(point))
             build(settings.sampler, "sampler", _optuna("samplers.BaseSampler"))
             build(settings.pruner, "pruner", _optuna("pruners.BasePruner"))
