@@ -105,4 +105,4 @@ def test_search_livestream_lstm_composes_to_the_issue_space() -> None:
     assert set(by_name["model.activation"].choices) == {"tanh", "sigmoid", "relu", "elu"}
     assert by_name["trainer.optimizer"].choices == ("adam", "adagrad") and by_name["trainer.learning_rate"].log
     assert "trainer.batch_size" in by_name and not space.is_discrete
-    assert settings.pruner["_target_"] == "optuna.pruners.MedianPruner" and settings.study_name is None
+    assert settings.pruner["_target_"] == "optuna.pruners.SuccessiveHalvingPruner" and settings.study_name is None
