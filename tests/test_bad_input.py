@@ -44,6 +44,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "bad scaler": (["data.scaler=log"], "data.scaler"),
     "bad split": (["data.split.train=1.5"], "data.split.train"),
     "bad optimized metric": (["optimized_metric=val_accuracy"], "optimized_metric"),
+    "heads not dividing d_model": (["model=transformer", "model.heads=3"], "model.heads"),
 }
 
 

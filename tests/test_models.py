@@ -45,3 +45,73 @@ def test_units_list_cut_to_layers_and_head_layers() -> None:
 def test_bad_specs_name_their_key(override: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         validate_model({**BASE, **override})
+
+
+SEQ2SEQ = {"name": "seq2seq", "layers": 2, "units": [16, 8], "dropout": 0.1, "activation": "sigmoid",
+           "attention_heads": 2, "head_units": [8], "head_activation": "relu", "output_activation": "linear", "l2": 0.0}
+TRANSFORMER = {"name": "transformer", "layers": 2, "d_model": 16, "heads": 4, "ff_units": 32, "dropout": 0.1,
+               "readout": "average", "head_units": [], "head_activation": "relu", "output_activation": "linear",
+               "l2": 0.0}
+
+
+def test_seq2seq_mirrors_the_encoder_and_hands_over_its_state() -> None:
+    model = build_model(SEQ2SEQ, (10, 2))
+    assert model.predict(np.zeros((3, 10, 2), dtype=np.float32), verbose=0).shape == (3, 1)
+    widths = {layer.name: layer.units for layer in model.layers if hasattr(layer, "units") and "coder" in layer.name}
+    assert widths == {"encoder_1": 16, "encoder_2": 8, "decoder_1": 8, "decoder_2": 16}
+    assert model.get_layer("self_attention").num_heads == 2 and "pool" in [layer.name for layer in model.layers]
+
+
+@pytest.mark.parametrize("readout", ["average", "last"])
+def test_transformer_builds_with_either_readout(readout: str) -> None:
+    model = build_model({**TRANSFORMER, "readout": readout}, (12, 3))
+    assert model.predict(np.zeros((2, 12, 3), dtype=np.float32), verbose=0).shape == (2, 1)
+    assert [layer.name for layer in model.layers].count("attention_1") == 1
+
+
+def test_transformer_sees_order_through_its_positional_encoding() -> None:
+    """Without positions, self-attention + average pooling is blind to order: a reversed window
+    would give the same forecast (the check-in study's failure)."""
+    model = build_model({**TRANSFORMER, "dropout": 0.0}, (8, 1))
+    window = np.linspace(0, 1, 8, dtype=np.float32).reshape(1, 8, 1)
+    forward, backward = (model.predict(w, verbose=0)[0, 0] for w in (window, window[:, ::-1]))
+    assert abs(forward - backward) > 1e-5
+
+
+def test_positional_table_matches_the_formula() -> None:
+    from sweepcast.models.layers import positional_encoding
+
+    table = positional_encoding(50, 8)
+    assert table.shape == (50, 8) and table.dtype == np.float32
+    assert table[0, 0] == 0.0 and table[0, 1] == 1.0
+    assert np.isclose(table[3, 2], np.sin(3 / 10_000 ** (2 / 8))) and np.isclose(table[3, 3], np.cos(3 / 10_000 ** (2 / 8)))
+
+
+@pytest.mark.parametrize("spec", [SEQ2SEQ, TRANSFORMER], ids=["seq2seq", "transformer"])
+def test_saved_family_loads_back_and_predicts_the_same(spec: dict, tmp_path) -> None:
+    import keras
+
+    import sweepcast.models.layers  # noqa: F401 - as tracking.load_logged_model does
+
+    model = build_model(spec, (6, 1))
+    window = np.random.default_rng(1).random((4, 6, 1), dtype=np.float32)
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    assert np.allclose(again.predict(window, verbose=0), model.predict(window, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("spec", "override", "key"),
+    [
+        (TRANSFORMER, {"heads": 3}, "model.heads"),
+        (TRANSFORMER, {"d_model": 0}, "model.d_model"),
+        (TRANSFORMER, {"readout": "first"}, "model.readout"),
+        (TRANSFORMER, {"units": 8}, "model.units"),
+        (SEQ2SEQ, {"attention_heads": 0}, "model.attention_heads"),
+        (SEQ2SEQ, {"layers": 3}, "model.units"),
+        (SEQ2SEQ, {"activation": "swish2"}, "model.activation"),
+    ],
+)
+def test_family_specs_name_their_key(spec: dict, override: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate_model({**spec, **override})

@@ -6,6 +6,7 @@ Each run gets its own working directory, so ``mlruns/`` and Hydra's ``outputs/``
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -85,6 +86,41 @@ def test_default_livestream_smoke_run_is_fully_logged(tmp_path: Path) -> None:
     assert np.allclose(np.asarray(pyfunc.predict(window)), direct, atol=1e-6)
     assert pyfunc.metadata.signature is not None
     assert pyfunc.metadata.saved_input_example_info is not None
+
+
+FAMILY_SMOKE = {
+    "seq2seq": ["model=seq2seq", "model.units=8", "model.attention_heads=2"],
+    "transformer": ["model=transformer", "model.d_model=8", "model.heads=2", "model.ff_units=16"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(FAMILY_SMOKE))
+def test_each_family_trains_logs_and_reloads_in_a_fresh_process(family: str, tmp_path: Path) -> None:
+    """One smoke epoch through the same data, metrics and MLflow path as the LSTM; the logged
+    model, loaded by a new interpreter, predicts what this one does."""
+    import mlflow
+
+    smoke = [o for o in SMOKE if not o.startswith("model.units")]
+    done = train(tmp_path, *smoke, *FAMILY_SMOKE[family])
+    assert_ok(done)
+    (run,) = runs(tmp_path)
+    assert run.info.status == "FINISHED" and run.data.params["model.name"] == family
+    assert run.data.tags["model_family"] == family and "skill" in run.data.metrics
+    window = np.random.default_rng(2).random((3, 20, 1), dtype=np.float32)
+    np.save(tmp_path / "window.npy", window)
+    script = ("import json, sys, numpy as np; from sweepcast.tracking import load_logged_model; "
+              "model = load_logged_model(sys.argv[1]); "
+              "print(json.dumps(model.predict(np.load(sys.argv[2]), verbose=0).ravel().tolist()))")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"}
+    fresh = subprocess.run([sys.executable, "-c", script, run.data.tags["model_uri"], str(tmp_path / "window.npy")],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    from sweepcast.tracking import load_logged_model
+
+    here = load_logged_model(run.data.tags["model_uri"]).predict(window, verbose=0).ravel()
+    assert np.allclose(json.loads(fresh.stdout.strip().splitlines()[-1]), here, atol=1e-6)
 
 
 @pytest.mark.slow

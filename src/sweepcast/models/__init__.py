@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 FAMILIES: dict[str, str] = {
     "lstm": "sweepcast.models.lstm",
+    "seq2seq": "sweepcast.models.seq2seq",
+    "transformer": "sweepcast.models.transformer",
 }
 
 

@@ -33,13 +33,12 @@ def validate(spec: Mapping[str, Any]) -> LSTMSpec:
     """Parse and check ``model.*``; raises ConfigError naming the key."""
     checks.check_keys(spec, KEYS)
     layers = checks.positive_int(spec, "layers")
-    head = spec.get("head_units") or []
     return LSTMSpec(
         layers=layers,
         units=checks.per_layer_units(spec, layers),
         dropout=checks.fraction(spec, "dropout"),
         activation=checks.activation(spec, "activation"),
-        head_units=checks.per_layer_units({"head_units": list(head)}, len(head), "head_units") if head else [],
+        head_units=checks.head_units(spec),
         head_activation=checks.activation(spec, "head_activation"),
         output_activation=checks.activation(spec, "output_activation"),
         l2=checks.non_negative(spec, "l2"),
@@ -64,7 +63,4 @@ def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 
         )(x)
         if s.dropout > 0:
             x = keras.layers.Dropout(s.dropout, name=f"dropout_{i + 1}")(x)
-    for i, units in enumerate(s.head_units):
-        x = keras.layers.Dense(units, activation=s.head_activation, kernel_regularizer=regularizer, name=f"head_{i + 1}")(x)
-    outputs = keras.layers.Dense(horizon, activation=s.output_activation, kernel_regularizer=regularizer, name="forecast")(x)
-    return keras.Model(inputs, outputs, name="lstm")
+    return keras.Model(inputs, checks.dense_head(keras, x, s, regularizer, horizon), name="lstm")

@@ -62,3 +62,24 @@ def per_layer_units(spec: Mapping[str, Any], layers: int, key: str = "units") ->
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
         raise ConfigError(f"model.{key}", "positive integers", value)
     return values
+
+
+def head_units(spec: Mapping[str, Any]) -> list[int]:
+    """Hidden Dense layers before the output (``[]`` for none)."""
+    head = spec.get("head_units") or []
+    return per_layer_units({"head_units": list(head)}, len(head), "head_units") if head else []
+
+
+def dropout(keras: Any, rate: float, name: str) -> Any:
+    """A Dropout layer, or the identity when the rate is 0 (no layer clutter in summaries)."""
+    return keras.layers.Dropout(rate, name=name) if rate > 0 else keras.layers.Identity(name=name)
+
+
+def dense_head(keras: Any, x: Any, spec: Any, regularizer: Any, horizon: int) -> Any:
+    """The shared readout of every network family: optional hidden Dense layers, then one output
+    per horizon step."""
+    for i, units in enumerate(spec.head_units):
+        x = keras.layers.Dense(units, activation=spec.head_activation, kernel_regularizer=regularizer,
+                               name=f"head_{i + 1}")(x)
+    return keras.layers.Dense(horizon, activation=spec.output_activation, kernel_regularizer=regularizer,
+                              name="forecast")(x)

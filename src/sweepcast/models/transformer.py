@@ -1,0 +1,81 @@
+"""Transformer encoder for windows, with the positional encoding the check-in study's lacked.
+
+Input projection to ``d_model``, fixed sinusoidal positional encoding (without it attention is
+blind to order, which is why the study's Transformer fell behind persistence), ``layers``
+post-norm encoder blocks (multi-head self-attention and a feed-forward layer, each with dropout,
+a residual and layer norm), a readout (average over time, or the last step), then the dense head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+from sweepcast.errors import ConfigError
+from sweepcast.models import spec as checks
+
+if TYPE_CHECKING:
+    import keras
+
+KEYS = ("name", "layers", "d_model", "heads", "ff_units", "dropout", "readout", "head_units", "head_activation",
+        "output_activation", "l2")
+READOUTS = ("average", "last")
+
+
+@dataclass(frozen=True)
+class TransformerSpec:
+    layers: int
+    d_model: int
+    heads: int
+    ff_units: int
+    dropout: float
+    readout: str
+    head_units: list[int]
+    head_activation: str
+    output_activation: str
+    l2: float
+
+
+def validate(spec: Mapping[str, Any]) -> TransformerSpec:
+    """Parse and check ``model.*``; raises ConfigError naming the key."""
+    checks.check_keys(spec, KEYS)
+    d_model, heads = checks.positive_int(spec, "d_model"), checks.positive_int(spec, "heads")
+    if d_model % heads:
+        raise ConfigError("model.heads", f"a divisor of model.d_model={d_model}", heads)
+    readout = spec.get("readout", "average")
+    if readout not in READOUTS:
+        raise ConfigError("model.readout", f"one of {READOUTS}", readout)
+    return TransformerSpec(
+        layers=checks.positive_int(spec, "layers"), d_model=d_model, heads=heads,
+        ff_units=checks.positive_int(spec, "ff_units"), dropout=checks.fraction(spec, "dropout"), readout=readout,
+        head_units=checks.head_units(spec), head_activation=checks.activation(spec, "head_activation"),
+        output_activation=checks.activation(spec, "output_activation"), l2=checks.non_negative(spec, "l2"),
+    )
+
+
+def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> "keras.Model":
+    import keras
+
+    from sweepcast.models.layers import AddPositionalEncoding
+
+    s = validate(spec)
+    regularizer = keras.regularizers.L2(s.l2) if s.l2 > 0 else None
+    timestep = input_shape[0]
+    inputs = keras.Input(shape=input_shape, name="window")
+    x = keras.layers.Dense(s.d_model, kernel_regularizer=regularizer, name="projection")(inputs)
+    x = AddPositionalEncoding(name="positional_encoding")(x)
+    x = checks.dropout(keras, s.dropout, "input_dropout")(x)
+    for i in range(1, s.layers + 1):
+        attended = keras.layers.MultiHeadAttention(num_heads=s.heads, key_dim=s.d_model // s.heads,
+                                                   dropout=s.dropout, name=f"attention_{i}")(x, x)
+        x = keras.layers.LayerNormalization(name=f"attention_norm_{i}")(keras.layers.Add(name=f"attention_add_{i}")([x, attended]))
+        ff = keras.layers.Dense(s.ff_units, activation="relu", kernel_regularizer=regularizer, name=f"ff_{i}")(x)
+        ff = keras.layers.Dense(s.d_model, kernel_regularizer=regularizer, name=f"ff_out_{i}")(ff)
+        ff = checks.dropout(keras, s.dropout, f"ff_dropout_{i}")(ff)
+        x = keras.layers.LayerNormalization(name=f"ff_norm_{i}")(keras.layers.Add(name=f"ff_add_{i}")([x, ff]))
+    if s.readout == "last":
+        x = keras.layers.Cropping1D((timestep - 1, 0), name="last_step")(x)
+        x = keras.layers.Flatten(name="readout")(x)
+    else:
+        x = keras.layers.GlobalAveragePooling1D(name="readout")(x)
+    return keras.Model(inputs, checks.dense_head(keras, x, s, regularizer, horizon), name="transformer")
