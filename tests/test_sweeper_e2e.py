@@ -95,6 +95,22 @@ def test_a_failing_trial_is_recorded_while_the_others_finish(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+def test_baselines_sweep_beside_networks_and_log_like_them(tmp_path: Path) -> None:
+    generic = [o for o in SMOKE if not o.startswith("model.units")]  # a key the baselines do not have
+    done = train(tmp_path, "-m", *generic, "model=lstm,persistence,moving_average,gbdt", timeout=600)
+    assert_ok(done)
+    assert states(study_of(tmp_path)) == ["COMPLETE"] * 4
+    children, (parent,) = children_and_parent(tmp_path)
+    by_family = {c.data.params["model.name"]: c for c in children}
+    assert set(by_family) == {"lstm", "persistence", "moving_average", "gbdt"}
+    for run in by_family.values():
+        assert run.info.status == "FINISHED" and run.info.experiment_id == parent.info.experiment_id
+        assert {"test_rmse", "test_r2", "val_rmse", "skill", "baseline_test_rmse", "fit_seconds"} <= set(run.data.metrics)
+    persistence = by_family["persistence"].data.metrics
+    assert persistence["test_rmse"] == pytest.approx(persistence["baseline_test_rmse"]) and persistence["skill"] == 0
+
+
+@pytest.mark.slow
 def test_custom_search_space_adds_define_by_run_parameters(tmp_path: Path) -> None:
     smoke = [o for o in SMOKE if not o.startswith("model.units")]
     done = train(tmp_path, "-m", *smoke, "model.dropout=interval(0, 0.2)", "hydra.sweeper.n_trials=2",

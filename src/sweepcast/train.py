@@ -23,7 +23,7 @@ from sweepcast.data.pipeline import PreparedData, prepare
 from sweepcast.data.windows import scaler_state, window_last_inputs
 from sweepcast.errors import ConfigError, SweepcastError, TrialPruned
 from sweepcast.metrics import forecast_metrics, rmse, skill
-from sweepcast.models import build_model, validate_model
+from sweepcast.models import build_model, is_network, validate_model
 from sweepcast.sweeper import context as sweep_context
 from sweepcast.training import (
     TrainerSpec,
@@ -103,6 +103,30 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
 
 def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: TrainerSpec) -> dict[str, float]:
     """Fit, predict every split, compute metrics in original units, and log it all."""
+    network = is_network(config["model"]["name"])
+    model, fitted, predict = fit_network(data, config, trainer) if network else fit_baseline(data, config, trainer)
+    evaluating = time.perf_counter()
+    val_pred, test_pred = predict("val"), predict("test")
+    val_true = data.raw_targets("val")[data.timestep:]
+    test_raw = data.raw_targets("test")
+    test_true = test_raw[data.timestep:]
+    persistence = window_last_inputs(test_raw, data.timestep)
+
+    metrics = {
+        **forecast_metrics(val_true, val_pred, "val"),
+        **forecast_metrics(test_true, test_pred, "test"),
+        "baseline_test_rmse": rmse(test_true, persistence),
+        **fitted,
+    }
+    metrics["skill"] = skill(metrics["test_rmse"], metrics["baseline_test_rmse"])
+    metrics["evaluate_seconds"] = time.perf_counter() - evaluating  # predictions + metrics
+    tracking.log_metrics(metrics)
+    log_artifacts(model if network else None, data, config, test_pred, persistence)
+    return metrics
+
+
+def fit_network(data: PreparedData, config: Mapping[str, Any], trainer: TrainerSpec) -> tuple[Any, dict, Any]:
+    """A Keras family on tf.data windows: (model, fit metrics, split -> forecasts in original units)."""
     configure_threads(trainer.intra_op_threads, trainer.inter_op_threads)
     seed_everything(trainer.seed, trainer.deterministic)
     model = build_model(config["model"], (data.timestep, len(data.features)))
@@ -114,30 +138,24 @@ def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: T
     if pruning is not None and pruning.pruned_epoch is not None:
         tracking.log_metrics({"epochs_run": float(result.epochs_run), "fit_seconds": result.seconds})
         raise TrialPruned(pruning.pruned_epoch, pruning.last_value)
-
-    evaluating = time.perf_counter()
-    val_pred = predict_split(model, data, "val", trainer.batch_size)
-    test_pred = predict_split(model, data, "test", trainer.batch_size)
-    val_true = data.raw_targets("val")[data.timestep:]
-    test_raw = data.raw_targets("test")
-    test_true = test_raw[data.timestep:]
-    persistence = window_last_inputs(test_raw, data.timestep)
-
-    metrics = {
-        **forecast_metrics(val_true, val_pred, "val"),
-        **forecast_metrics(test_true, test_pred, "test"),
-        "baseline_test_rmse": rmse(test_true, persistence),
+    fitted = {
         "epochs_run": float(result.epochs_run),
         "best_epoch": float(result.best_epoch + 1),
         "fit_seconds": result.seconds,
         "train_samples_per_second": result.samples_per_second,
         "parameters": float(model.count_params()),
     }
-    metrics["skill"] = skill(metrics["test_rmse"], metrics["baseline_test_rmse"])
-    metrics["evaluate_seconds"] = time.perf_counter() - evaluating  # predictions + metrics
-    tracking.log_metrics(metrics)
-    log_artifacts(model, data, config, test_pred, persistence)
-    return metrics
+    return model, fitted, lambda split: predict_split(model, data, split, trainer.batch_size)
+
+
+def fit_baseline(data: PreparedData, config: Mapping[str, Any], trainer: TrainerSpec) -> tuple[Any, dict, Any]:
+    """A baseline fits itself (no TensorFlow at all) and forecasts the same windows."""
+    forecaster = build_model(config["model"], (data.timestep, len(data.features)))
+    started = time.perf_counter()
+    extra = forecaster.fit(data, trainer.seed)
+    fitted = {"fit_seconds": time.perf_counter() - started, **extra}
+    log.info("baseline %s fitted in %.2fs", config["model"]["name"], fitted["fit_seconds"])
+    return forecaster, fitted, lambda split: forecaster.predict(data, split)
 
 
 def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], test_pred: Any, persistence: Any) -> None:
@@ -154,7 +172,7 @@ def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], tes
         },
         "preprocessing/scalers.json",
     )
-    if config["tracking"].get("log_model", True):
+    if model is not None and config["tracking"].get("log_model", True):  # baselines: params say it all
         start = data.bounds.test[0]
         example = data.inputs[start : start + data.timestep][None, :, :]
         tracking.log_keras_model(model, example)

@@ -1,4 +1,5 @@
-"""Model families: one module per family, each exposing ``build(spec, input_shape) -> keras.Model``.
+"""Model families: one module per family, each exposing ``validate(spec)`` and ``build(spec, input_shape)``
+(a ``keras.Model`` for networks; a fit/predict forecaster for baselines, marked ``KIND = "baseline"``).
 
 ``spec`` is the plain-dict ``model`` config node; a builder validates its own keys and
 raises :class:`~sweepcast.errors.ConfigError` naming ``model.<key>``. Register a new family
@@ -15,15 +16,27 @@ from sweepcast.errors import ConfigError
 if TYPE_CHECKING:
     import keras
 
+    from sweepcast.models.baselines import Forecaster
+
 FAMILIES: dict[str, str] = {
     "lstm": "sweepcast.models.lstm",
     "seq2seq": "sweepcast.models.seq2seq",
     "transformer": "sweepcast.models.transformer",
+    "persistence": "sweepcast.models.persistence",
+    "seasonal_naive": "sweepcast.models.seasonal_naive",
+    "moving_average": "sweepcast.models.moving_average",
+    "gbdt": "sweepcast.models.gbdt",
 }
 
 
-def build_model(spec: Mapping[str, Any], input_shape: tuple[int, int]) -> "keras.Model":
-    """Build the family named by ``spec['name']`` for windows of ``input_shape`` (timestep, features)."""
+def is_network(name: str) -> bool:
+    """Keras families train on tf.data windows; baselines (``KIND = "baseline"``) fit themselves."""
+    return getattr(importlib.import_module(FAMILIES[name]), "KIND", "network") == "network"
+
+
+def build_model(spec: Mapping[str, Any], input_shape: tuple[int, int]) -> "keras.Model | Forecaster":
+    """Build the family named by ``spec['name']`` for windows of ``input_shape`` (timestep, features):
+    a Keras model for networks, a :class:`~sweepcast.models.baselines.Forecaster` for baselines."""
     name = spec.get("name")
     if name not in FAMILIES:
         raise ConfigError("model.name", f"one of {tuple(FAMILIES)}", name)

@@ -1,0 +1,41 @@
+"""Moving average: the mean of the last ``window`` values."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from sweepcast.errors import ConfigError
+from sweepcast.models import spec as checks
+from sweepcast.models.baselines import series, target_rows
+
+if TYPE_CHECKING:
+    from sweepcast.data.pipeline import PreparedData
+
+KIND = "baseline"
+KEYS = ("name", "window")
+
+
+def validate(spec: Mapping[str, Any]) -> int:
+    checks.check_keys(spec, KEYS)
+    return checks.positive_int(spec, "window")
+
+
+class MovingAverage:
+    def __init__(self, window: int) -> None:
+        self.window = window
+
+    def fit(self, data: "PreparedData", seed: int) -> dict[str, float]:
+        if self.window > data.timestep:
+            raise ConfigError("model.window", f"at most data.timestep={data.timestep} (the window it sees)", self.window)
+        return {}
+
+    def predict(self, data: "PreparedData", split: str) -> np.ndarray:
+        sums = np.concatenate([[0.0], np.cumsum(series(data))])  # running sums: O(n) for any window
+        rows = target_rows(data, split)
+        return (sums[rows] - sums[rows - self.window]) / self.window
+
+
+def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> MovingAverage:
+    return MovingAverage(validate(spec))

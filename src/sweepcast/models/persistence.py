@@ -1,0 +1,33 @@
+"""Persistence: the next value is the last one seen (the livestream study's implicit baseline)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from sweepcast.models import spec as checks
+from sweepcast.models.baselines import series, target_rows
+
+if TYPE_CHECKING:
+    from sweepcast.data.pipeline import PreparedData
+
+KIND = "baseline"
+KEYS = ("name",)
+
+
+def validate(spec: Mapping[str, Any]) -> None:
+    checks.check_keys(spec, KEYS)
+
+
+class Persistence:
+    def fit(self, data: "PreparedData", seed: int) -> dict[str, float]:
+        return {}
+
+    def predict(self, data: "PreparedData", split: str) -> np.ndarray:
+        return series(data)[target_rows(data, split) - 1]
+
+
+def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> Persistence:
+    validate(spec)
+    return Persistence()
