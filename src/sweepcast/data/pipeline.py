@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from sweepcast.data.calendar import calendar_features, calendar_spec
 from sweepcast.data.clean import CleanReport, CleanSpec, clean
 from sweepcast.data.sources import load_source
 from sweepcast.data.windows import (
@@ -87,6 +88,11 @@ def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> Prepa
         if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
             raise ConfigError("trainer.max_points", "a positive integer or null", max_points)
         frame = frame.iloc[-max_points:]
+    calendar = calendar_spec(data_cfg.get("calendar"))
+    if calendar.enabled:  # derived from timestamps: added after cleaning, scaled like any input
+        extra = calendar_features(frame.index, calendar)
+        frame = frame.join(extra)
+        features = unique([*features, *extra.columns])
     bounds = split_bounds(len(frame), data_cfg.get("split") or {})
     timestep = check_timestep(data_cfg.get("timestep"), bounds)
     input_scaler, target_scaler = (make_scaler(data_cfg.get("scaler", "minmax")) for _ in range(2))
