@@ -14,7 +14,6 @@ from sweepcast.data.windows import (
     split_bounds,
     window_count,
     window_dataset,
-    window_last_inputs,
 )
 from sweepcast.errors import ConfigError, DataError
 
@@ -79,7 +78,6 @@ def test_window_shapes_and_targets() -> None:
     assert y.shape == (7, 1)
     assert np.array_equal(x[0], inputs[0:3]) and y[0, 0] == 30.0
     assert np.array_equal(x[-1], inputs[6:9]) and y[-1, 0] == 90.0
-    assert np.array_equal(window_last_inputs(targets, 3), targets[2:9])
 
 
 def test_shuffled_windows_are_a_permutation() -> None:

@@ -20,10 +20,11 @@ from omegaconf.errors import OmegaConfBaseException
 
 from sweepcast import tracking
 from sweepcast.data.pipeline import PreparedData, prepare
-from sweepcast.data.windows import scaler_state, window_last_inputs
+from sweepcast.data.windows import scaler_state
 from sweepcast.errors import ConfigError, SweepcastError, TrialPruned
 from sweepcast.metrics import forecast_metrics, rmse, skill
 from sweepcast.models import build_model, is_network, validate_model
+from sweepcast.models.persistence import Persistence
 from sweepcast.sweeper import context as sweep_context
 from sweepcast.training import (
     TrainerSpec,
@@ -108,9 +109,8 @@ def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: T
     evaluating = time.perf_counter()
     val_pred, test_pred = predict("val"), predict("test")
     val_true = data.raw_targets("val")[data.timestep:]
-    test_raw = data.raw_targets("test")
-    test_true = test_raw[data.timestep:]
-    persistence = window_last_inputs(test_raw, data.timestep)
+    test_true = data.raw_targets("test")[data.timestep:]
+    persistence = Persistence().predict(data, "test")  # the reference every skill is measured against
 
     metrics = {
         **forecast_metrics(val_true, val_pred, "val"),

@@ -82,11 +82,6 @@ def window_targets(targets: np.ndarray, timestep: int) -> np.ndarray:
     return targets[timestep:]
 
 
-def window_last_inputs(targets: np.ndarray, timestep: int) -> np.ndarray:
-    """The last observed target of each window: the persistence forecast."""
-    return targets[timestep - 1 : len(targets) - 1]
-
-
 def window_dataset(
     inputs: np.ndarray,
     targets: np.ndarray,
