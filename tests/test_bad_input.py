@@ -45,6 +45,8 @@ CASES: dict[str, tuple[list[str], str]] = {
     "bad split": (["data.split.train=1.5"], "data.split.train"),
     "bad optimized metric": (["optimized_metric=val_accuracy"], "optimized_metric"),
     "heads not dividing d_model": (["model=transformer", "model.heads=3"], "model.heads"),
+    "moving average wider than the window": (["model=moving_average", "model.window=100", "data.timestep=20"],
+                                             "model.window"),
     "unknown holiday country": (["data.calendar.enabled=true", "data.calendar.country=XX"], "data.calendar.country"),
     "seasonal period beyond the training split": (["model=seasonal_naive", "trainer.max_points=2000"], "model.period"),
 }

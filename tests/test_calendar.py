@@ -24,6 +24,8 @@ def test_weekend_and_chinese_public_holidays() -> None:
     national_day = row("2019-10-01 10:00")  # a Tuesday, PRC National Day
     assert national_day["cal_weekend"] == 0 and national_day["cal_holiday"] == 1
     assert row("2019-02-05 20:00")["cal_holiday"] == 1  # Spring Festival
+    for make_up_workday in ("2019-09-29 10:00", "2019-10-12 10:00"):  # a Sunday and a Saturday China worked
+        assert row(make_up_workday)["cal_weekend"] == 0
     workday = row("2019-11-12 10:00")
     assert workday["cal_weekend"] == 0 and workday["cal_holiday"] == 0
     us = calendar_features(pd.DatetimeIndex([pd.Timestamp("2019-07-04 12:00")]),
@@ -59,9 +61,11 @@ def test_prepare_adds_them_as_scaled_inputs_only_when_enabled() -> None:
 
 
 @pytest.mark.parametrize(("cfg", "key"), [({"enabled": "yes"}, "data.calendar.enabled"),
+                                          (True, "data.calendar"),
+                                          ({"features": 5}, "data.calendar.features"),
                                           ({"features": ["moon"]}, "data.calendar.features"),
                                           ({"features": []}, "data.calendar.features"),
                                           ({"country": 7}, "data.calendar.country")])
-def test_bad_calendar_config_names_its_key(cfg: dict, key: str) -> None:
+def test_bad_calendar_config_names_its_key(cfg, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         calendar_spec(cfg)

@@ -79,7 +79,7 @@ def test_transformer_sees_order_through_its_positional_encoding() -> None:
 
 
 def test_positional_table_matches_the_formula() -> None:
-    from sweepcast.models.layers import positional_encoding
+    from sweepcast.models.transformer import positional_encoding
 
     table = positional_encoding(50, 8)
     assert table.shape == (50, 8) and table.dtype == np.float32
@@ -90,8 +90,6 @@ def test_positional_table_matches_the_formula() -> None:
 @pytest.mark.parametrize("spec", [SEQ2SEQ, TRANSFORMER], ids=["seq2seq", "transformer"])
 def test_saved_family_loads_back_and_predicts_the_same(spec: dict, tmp_path) -> None:
     import keras
-
-    import sweepcast.models.layers  # noqa: F401 - as tracking.load_logged_model does
 
     model = build_model(spec, (6, 1))
     window = np.random.default_rng(1).random((4, 6, 1), dtype=np.float32)
@@ -110,8 +108,21 @@ def test_saved_family_loads_back_and_predicts_the_same(spec: dict, tmp_path) -> 
         (SEQ2SEQ, {"attention_heads": 0}, "model.attention_heads"),
         (SEQ2SEQ, {"layers": 3}, "model.units"),
         (SEQ2SEQ, {"activation": "swish2"}, "model.activation"),
+        (SEQ2SEQ, {"head_units": "wide"}, "model.head_units"),
+        (SEQ2SEQ, {"name": ["seq2seq"]}, "model.name"),
     ],
 )
 def test_family_specs_name_their_key(spec: dict, override: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         validate_model({**spec, **override})
+
+
+def test_one_integer_head_is_one_hidden_layer() -> None:
+    model = build_model({**BASE, "head_units": 16}, (4, 1))
+    assert model.get_layer("head_1").units == 16
+
+
+def test_moving_average_window_is_checked_against_the_timestep_before_any_data() -> None:
+    with pytest.raises(ConfigError, match=r"model\.window.*data\.timestep=5"):
+        validate_model({"name": "moving_average", "window": 6}, timestep=5)
+    validate_model({"name": "moving_average", "window": 5}, timestep=5)

@@ -109,9 +109,9 @@ def test_each_family_trains_logs_and_reloads_in_a_fresh_process(family: str, tmp
     assert run.data.tags["model_family"] == family and "skill" in run.data.metrics
     window = np.random.default_rng(2).random((3, 20, 1), dtype=np.float32)
     np.save(tmp_path / "window.npy", window)
-    script = ("import json, sys, numpy as np; from sweepcast.tracking import load_logged_model; "
-              "model = load_logged_model(sys.argv[1]); "
-              "print(json.dumps(model.predict(np.load(sys.argv[2]), verbose=0).ravel().tolist()))")
+    # plain MLflow in the new interpreter, no sweepcast import: what `mlflow models serve` does
+    script = ("import json, sys, numpy as np, mlflow.pyfunc; model = mlflow.pyfunc.load_model(sys.argv[1]); "
+              "print(json.dumps(np.asarray(model.predict(np.load(sys.argv[2]))).ravel().tolist()))")
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"}
     fresh = subprocess.run([sys.executable, "-c", script, run.data.tags["model_uri"], str(tmp_path / "window.npy")],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

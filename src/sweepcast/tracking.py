@@ -230,11 +230,8 @@ def ui_hint(tracking_uri: str) -> str:
 
 
 def load_logged_model(model_uri: str) -> "keras.Model":
-    """Load a logged Keras model back (tests and the export step use this); our custom layers
-    are registered first, or Keras could not rebuild a transformer."""
+    """Load a logged Keras model back (tests and the export step use this)."""
     import mlflow.keras
-
-    import sweepcast.models.layers  # noqa: F401 - registers AddPositionalEncoding
 
     return mlflow.keras.load_model(model_uri)
 

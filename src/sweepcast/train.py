@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sweepcast import tracking
+from sweepcast.data.calendar import calendar_spec
 from sweepcast.data.pipeline import PreparedData, prepare
 from sweepcast.data.windows import scaler_state
 from sweepcast.errors import ConfigError, SweepcastError, TrialPruned
@@ -82,7 +83,9 @@ def check_config(cfg: DictConfig) -> tuple[dict[str, Any], TrainerSpec, str]:
     """Every check that needs no data: the sweeper runs it on each grid point before a study exists."""
     config = resolve(cfg)
     trainer = validate_trainer(config["trainer"])
-    validate_model(config["model"])
+    timestep = config["data"].get("timestep")
+    validate_model(config["model"], timestep if isinstance(timestep, int) and not isinstance(timestep, bool) else None)
+    calendar_spec(config["data"].get("calendar"))
     optimized = config.get("optimized_metric", "val_rmse")
     if optimized not in OPTIMIZABLE:
         raise ConfigError("optimized_metric", f"one of {OPTIMIZABLE}", optimized)

@@ -3,7 +3,10 @@ day part and hour of day, as numeric input columns derived from each row's times
 
 Public holidays come from the maintained ``holidays`` package (China's include the substituted
 days off); day parts follow the study: night 0-6 h, morning 6-11, noon 11-14, afternoon 14-18,
-evening 18-24. Hour of day is a sine/cosine pair so 23:59 sits next to 00:00.
+evening 18-24. Hour of day is a sine/cosine pair so 23:59 sits next to 00:00. "Weekend" is the
+country's weekend minus its make-up working days (China moves some weekends to build
+holidays). Timestamps are read as local wall-clock time: a CSV with UTC offsets is converted to UTC
+on load, so its calendar is UTC's.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ class CalendarSpec:
 
 def calendar_spec(cfg: Mapping[str, Any] | None) -> CalendarSpec:
     """Parse ``data.calendar``; off unless ``enabled: true``."""
-    cfg = cfg or {}
+    cfg = {} if cfg is None else cfg
+    if not isinstance(cfg, Mapping):
+        raise ConfigError("data.calendar", "a mapping with enabled, country, features", cfg)
     enabled = cfg.get("enabled", False)
     if not isinstance(enabled, bool):
         raise ConfigError("data.calendar.enabled", "true or false", enabled)
     features = cfg.get("features", list(FEATURES))
-    if isinstance(features, str) or not features or any(f not in FEATURES for f in features):
+    if not isinstance(features, (list, tuple)) or not features or any(f not in FEATURES for f in features):
         raise ConfigError("data.calendar.features", f"a non-empty list drawn from {FEATURES}", features)
     country = cfg.get("country", "CN")
     if not isinstance(country, str):
@@ -45,11 +50,14 @@ def calendar_spec(cfg: Mapping[str, Any] | None) -> CalendarSpec:
 def calendar_features(index: pd.DatetimeIndex, spec: CalendarSpec) -> pd.DataFrame:
     """One numeric column per feature (``cal_*``), aligned with ``index``."""
     columns: dict[str, np.ndarray] = {}
-    if "weekend" in spec.features:
-        columns["cal_weekend"] = (index.day_of_week >= 5).astype(np.float64)
+    if {"weekend", "holiday"} & set(spec.features):
+        days = country_calendar(spec.country, sorted(set(index.year)))
+        dates = index.normalize().date
+    if "weekend" in spec.features:  # the country's weekend, minus its make-up working days
+        weekend = np.isin(index.day_of_week, list(days.weekend)) & ~np.isin(dates, list(days.weekend_workdays))
+        columns["cal_weekend"] = weekend.astype(np.float64)
     if "holiday" in spec.features:
-        days = holiday_dates(spec.country, sorted(set(index.year)))
-        columns["cal_holiday"] = np.isin(index.normalize().date, list(days)).astype(np.float64)
+        columns["cal_holiday"] = np.isin(dates, list(days)).astype(np.float64)
     if "day_part" in spec.features:
         hours = index.hour
         for name, start, stop in DAY_PARTS:
@@ -60,11 +68,12 @@ def calendar_features(index: pd.DatetimeIndex, spec: CalendarSpec) -> pd.DataFra
     return pd.DataFrame(columns, index=index)
 
 
-def holiday_dates(country: str, years: list[int]) -> set[Any]:
+def country_calendar(country: str, years: list[int]) -> Any:
+    """The ``holidays`` package's calendar: holiday dates, ``weekend`` weekdays, make-up workdays."""
     import holidays
 
     try:
-        return set(holidays.country_holidays(country, years=years))
+        return holidays.country_holidays(country, years=years)
     except NotImplementedError:
         raise ConfigError("data.calendar.country", "a country the holidays package knows (e.g. CN, US, DE)",
                           country) from None

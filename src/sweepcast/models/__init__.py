@@ -34,19 +34,24 @@ def is_network(name: str) -> bool:
     return getattr(importlib.import_module(FAMILIES[name]), "KIND", "network") == "network"
 
 
+def family(spec: Mapping[str, Any]) -> Any:
+    """The module of the family ``spec['name']`` names."""
+    name = spec.get("name")
+    if not isinstance(name, str) or name not in FAMILIES:
+        raise ConfigError("model.name", f"one of {tuple(FAMILIES)}", name)
+    return importlib.import_module(FAMILIES[name])
+
+
 def build_model(spec: Mapping[str, Any], input_shape: tuple[int, int]) -> "keras.Model | Forecaster":
     """Build the family named by ``spec['name']`` for windows of ``input_shape`` (timestep, features):
     a Keras model for networks, a :class:`~sweepcast.models.baselines.Forecaster` for baselines."""
-    name = spec.get("name")
-    if name not in FAMILIES:
-        raise ConfigError("model.name", f"one of {tuple(FAMILIES)}", name)
-    module = importlib.import_module(FAMILIES[name])
-    return module.build(spec, input_shape)
+    return family(spec).build(spec, input_shape)
 
 
-def validate_model(spec: Mapping[str, Any]) -> None:
-    """Check a model spec without TensorFlow, so config errors surface before training."""
-    name = spec.get("name")
-    if name not in FAMILIES:
-        raise ConfigError("model.name", f"one of {tuple(FAMILIES)}", name)
-    importlib.import_module(FAMILIES[name]).validate(spec)
+def validate_model(spec: Mapping[str, Any], timestep: int | None = None) -> None:
+    """Check a model spec without TensorFlow, so config errors surface before training; with the
+    data's ``timestep``, also what a family needs of it (``check_timestep(spec, timestep)``)."""
+    module = family(spec)
+    module.validate(spec)
+    if timestep is not None and hasattr(module, "check_timestep"):
+        module.check_timestep(spec, timestep)

@@ -22,13 +22,18 @@ def validate(spec: Mapping[str, Any]) -> int:
     return checks.positive_int(spec, "window")
 
 
+def check_timestep(spec: Mapping[str, Any], timestep: int) -> None:
+    """The average reads only the window it is given."""
+    if spec["window"] > timestep:
+        raise ConfigError("model.window", f"at most data.timestep={timestep} (the window it sees)", spec["window"])
+
+
 class MovingAverage:
     def __init__(self, window: int) -> None:
         self.window = window
 
     def fit(self, data: "PreparedData", seed: int) -> dict[str, float]:
-        if self.window > data.timestep:
-            raise ConfigError("model.window", f"at most data.timestep={data.timestep} (the window it sees)", self.window)
+        check_timestep({"window": self.window}, data.timestep)
         return {}
 
     def predict(self, data: "PreparedData", split: str) -> np.ndarray:

@@ -33,7 +33,10 @@ class SeasonalNaive:
         return {}
 
     def predict(self, data: "PreparedData", split: str) -> np.ndarray:
-        return series(data)[target_rows(data, split) - self.period]
+        rows = target_rows(data, split) - self.period
+        if rows.min() < 0:  # numpy would wrap to the series' end: forecasting from the future
+            raise ConfigError("model.period", f"a period with history before every '{split}' window", self.period)
+        return series(data)[rows]
 
 
 def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> SeasonalNaive:

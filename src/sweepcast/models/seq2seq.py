@@ -69,6 +69,7 @@ def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 
         x = checks.dropout(keras, s.dropout, f"decoder_dropout_{i + 1}")(x)
     width = s.units[0]
     attended = keras.layers.MultiHeadAttention(num_heads=s.attention_heads, key_dim=max(width // s.attention_heads, 1),
-                                               dropout=s.dropout, name="self_attention")(x, x)
+                                               dropout=s.dropout, kernel_regularizer=regularizer,
+                                               name="self_attention")(x, x)
     x = keras.layers.GlobalAveragePooling1D(name="pool")(keras.layers.Add(name="attention_residual")([x, attended]))
     return keras.Model(inputs, checks.dense_head(keras, x, s, regularizer, horizon), name="seq2seq")

@@ -67,6 +67,10 @@ def per_layer_units(spec: Mapping[str, Any], layers: int, key: str = "units") ->
 def head_units(spec: Mapping[str, Any]) -> list[int]:
     """Hidden Dense layers before the output (``[]`` for none)."""
     head = spec.get("head_units") or []
+    if isinstance(head, int) and not isinstance(head, bool):
+        head = [head]  # one hidden layer
+    if not isinstance(head, (list, tuple)):
+        raise ConfigError("model.head_units", "a list of positive integers (or one integer)", head)
     return per_layer_units({"head_units": list(head)}, len(head), "head_units") if head else []
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
+import numpy as np
+
 from sweepcast.errors import ConfigError
 from sweepcast.models import spec as checks
 
@@ -53,21 +55,28 @@ def validate(spec: Mapping[str, Any]) -> TransformerSpec:
     )
 
 
+def positional_encoding(length: int, depth: int) -> np.ndarray:
+    """The sinusoidal table of "Attention is all you need": ``[length, depth]`` float32."""
+    positions = np.arange(length)[:, None]
+    rates = 1.0 / np.power(10_000.0, (2 * (np.arange(depth) // 2)) / depth)
+    angles = positions * rates[None, :]
+    return np.where(np.arange(depth) % 2 == 0, np.sin(angles), np.cos(angles)).astype(np.float32)
+
+
 def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> "keras.Model":
     import keras
-
-    from sweepcast.models.layers import AddPositionalEncoding
 
     s = validate(spec)
     regularizer = keras.regularizers.L2(s.l2) if s.l2 > 0 else None
     timestep = input_shape[0]
     inputs = keras.Input(shape=input_shape, name="window")
     x = keras.layers.Dense(s.d_model, kernel_regularizer=regularizer, name="projection")(inputs)
-    x = AddPositionalEncoding(name="positional_encoding")(x)
+    # a constant added in the graph (no custom layer): the saved model loads anywhere Keras does
+    x = x + keras.ops.convert_to_tensor(positional_encoding(timestep, s.d_model))[None, :, :]
     x = checks.dropout(keras, s.dropout, "input_dropout")(x)
     for i in range(1, s.layers + 1):
-        attended = keras.layers.MultiHeadAttention(num_heads=s.heads, key_dim=s.d_model // s.heads,
-                                                   dropout=s.dropout, name=f"attention_{i}")(x, x)
+        attended = keras.layers.MultiHeadAttention(num_heads=s.heads, key_dim=s.d_model // s.heads, dropout=s.dropout,
+                                                   kernel_regularizer=regularizer, name=f"attention_{i}")(x, x)
         x = keras.layers.LayerNormalization(name=f"attention_norm_{i}")(keras.layers.Add(name=f"attention_add_{i}")([x, attended]))
         ff = keras.layers.Dense(s.ff_units, activation="relu", kernel_regularizer=regularizer, name=f"ff_{i}")(x)
         ff = keras.layers.Dense(s.d_model, kernel_regularizer=regularizer, name=f"ff_out_{i}")(ff)
