@@ -19,30 +19,14 @@ KEYS = ("name", "layers", "units", "dropout", "activation", "head_units", "head_
 
 @dataclass(frozen=True)
 class LSTMSpec:
-    layers: int
-    units: list[int]
-    dropout: float
-    activation: str
-    head_units: list[int]
-    head_activation: str
-    output_activation: str
-    l2: float
+    stack: checks.RecurrentSpec
+    head: checks.HeadSpec
 
 
 def validate(spec: Mapping[str, Any]) -> LSTMSpec:
     """Parse and check ``model.*``; raises ConfigError naming the key."""
     checks.check_keys(spec, KEYS)
-    layers = checks.positive_int(spec, "layers")
-    return LSTMSpec(
-        layers=layers,
-        units=checks.per_layer_units(spec, layers),
-        dropout=checks.fraction(spec, "dropout"),
-        activation=checks.activation(spec, "activation"),
-        head_units=checks.head_units(spec),
-        head_activation=checks.activation(spec, "head_activation"),
-        output_activation=checks.activation(spec, "output_activation"),
-        l2=checks.non_negative(spec, "l2"),
-    )
+    return LSTMSpec(checks.recurrent_spec(spec), checks.head_spec(spec))
 
 
 def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> "keras.Model":
@@ -50,17 +34,17 @@ def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 
     import keras
 
     s = validate(spec)
-    regularizer = keras.regularizers.L2(s.l2) if s.l2 > 0 else None
+    penalty = checks.regularizer(keras, s.head)
     inputs = keras.Input(shape=input_shape, name="window")
     x = inputs
-    for i, units in enumerate(s.units):
+    for i, units in enumerate(s.stack.units):
         x = keras.layers.LSTM(
             units,
-            activation=s.activation,
-            return_sequences=i < s.layers - 1,
-            kernel_regularizer=regularizer,
+            activation=s.stack.activation,
+            return_sequences=i < s.stack.layers - 1,
+            kernel_regularizer=penalty,
             name=f"lstm_{i + 1}",
         )(x)
-        if s.dropout > 0:
-            x = keras.layers.Dropout(s.dropout, name=f"dropout_{i + 1}")(x)
-    return keras.Model(inputs, checks.dense_head(keras, x, s, regularizer, horizon), name="lstm")
+        if s.stack.dropout > 0:
+            x = keras.layers.Dropout(s.stack.dropout, name=f"dropout_{i + 1}")(x)
+    return keras.Model(inputs, checks.dense_head(keras, x, s.head, horizon), name="lstm")

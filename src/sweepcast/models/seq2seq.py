@@ -22,54 +22,38 @@ KEYS = ("name", "layers", "units", "dropout", "activation", "attention_heads", "
 
 @dataclass(frozen=True)
 class Seq2SeqSpec:
-    layers: int
-    units: list[int]
-    dropout: float
-    activation: str
+    stack: checks.RecurrentSpec  # the encoder; the decoder mirrors it
     attention_heads: int
-    head_units: list[int]
-    head_activation: str
-    output_activation: str
-    l2: float
+    head: checks.HeadSpec
 
 
 def validate(spec: Mapping[str, Any]) -> Seq2SeqSpec:
     """Parse and check ``model.*``; raises ConfigError naming the key."""
     checks.check_keys(spec, KEYS)
-    layers = checks.positive_int(spec, "layers")
-    return Seq2SeqSpec(
-        layers=layers,
-        units=checks.per_layer_units(spec, layers),
-        dropout=checks.fraction(spec, "dropout"),
-        activation=checks.activation(spec, "activation"),
-        attention_heads=checks.positive_int({"attention_heads": spec.get("attention_heads", 1)}, "attention_heads"),
-        head_units=checks.head_units(spec),
-        head_activation=checks.activation(spec, "head_activation"),
-        output_activation=checks.activation(spec, "output_activation"),
-        l2=checks.non_negative(spec, "l2"),
-    )
+    heads = checks.positive_int({"attention_heads": spec.get("attention_heads", 1)}, "attention_heads")
+    return Seq2SeqSpec(checks.recurrent_spec(spec), heads, checks.head_spec(spec))
 
 
 def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> "keras.Model":
     import keras
 
     s = validate(spec)
-    regularizer = keras.regularizers.L2(s.l2) if s.l2 > 0 else None
+    stack, penalty = s.stack, checks.regularizer(keras, s.head)
     inputs = keras.Input(shape=input_shape, name="window")
     x, state = inputs, None
-    for i, units in enumerate(s.units):
-        last = i == s.layers - 1
-        out = keras.layers.LSTM(units, activation=s.activation, return_sequences=True, return_state=last,
-                                kernel_regularizer=regularizer, name=f"encoder_{i + 1}")(x)
+    for i, units in enumerate(stack.units):
+        last = i == stack.layers - 1
+        out = keras.layers.LSTM(units, activation=stack.activation, return_sequences=True, return_state=last,
+                                kernel_regularizer=penalty, name=f"encoder_{i + 1}")(x)
         x, state = (out[0], out[1:]) if last else (out, state)
-        x = checks.dropout(keras, s.dropout, f"encoder_dropout_{i + 1}")(x)
-    for i, units in enumerate(reversed(s.units)):
-        x = keras.layers.LSTM(units, activation=s.activation, return_sequences=True, kernel_regularizer=regularizer,
+        x = checks.dropout(keras, stack.dropout, f"encoder_dropout_{i + 1}")(x)
+    for i, units in enumerate(reversed(stack.units)):
+        x = keras.layers.LSTM(units, activation=stack.activation, return_sequences=True, kernel_regularizer=penalty,
                               name=f"decoder_{i + 1}")(x, initial_state=state if i == 0 else None)
-        x = checks.dropout(keras, s.dropout, f"decoder_dropout_{i + 1}")(x)
-    width = s.units[0]
+        x = checks.dropout(keras, stack.dropout, f"decoder_dropout_{i + 1}")(x)
+    width = stack.units[0]
     attended = keras.layers.MultiHeadAttention(num_heads=s.attention_heads, key_dim=max(width // s.attention_heads, 1),
-                                               dropout=s.dropout, kernel_regularizer=regularizer,
+                                               dropout=stack.dropout, kernel_regularizer=penalty,
                                                name="self_attention")(x, x)
     x = keras.layers.GlobalAveragePooling1D(name="pool")(keras.layers.Add(name="attention_residual")([x, attended]))
-    return keras.Model(inputs, checks.dense_head(keras, x, s, regularizer, horizon), name="seq2seq")
+    return keras.Model(inputs, checks.dense_head(keras, x, s.head, horizon), name="seq2seq")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from sweepcast.errors import ConfigError
@@ -79,11 +80,44 @@ def dropout(keras: Any, rate: float, name: str) -> Any:
     return keras.layers.Dropout(rate, name=name) if rate > 0 else keras.layers.Identity(name=name)
 
 
-def dense_head(keras: Any, x: Any, spec: Any, regularizer: Any, horizon: int) -> Any:
+@dataclass(frozen=True)
+class HeadSpec:
+    """The dense readout every network family shares."""
+
+    units: list[int]
+    activation: str
+    output_activation: str
+    l2: float
+
+
+def head_spec(spec: Mapping[str, Any]) -> HeadSpec:
+    return HeadSpec(head_units(spec), activation(spec, "head_activation"), activation(spec, "output_activation"),
+                    non_negative(spec, "l2"))
+
+
+@dataclass(frozen=True)
+class RecurrentSpec:
+    """A stack of recurrent layers (LSTM, and Seq2Seq's encoder and decoder)."""
+
+    layers: int
+    units: list[int]
+    dropout: float
+    activation: str
+
+
+def recurrent_spec(spec: Mapping[str, Any]) -> RecurrentSpec:
+    layers = positive_int(spec, "layers")
+    return RecurrentSpec(layers, per_layer_units(spec, layers), fraction(spec, "dropout"), activation(spec, "activation"))
+
+
+def regularizer(keras: Any, head: HeadSpec) -> Any:
+    return keras.regularizers.L2(head.l2) if head.l2 > 0 else None
+
+
+def dense_head(keras: Any, x: Any, head: HeadSpec, horizon: int) -> Any:
     """The shared readout of every network family: optional hidden Dense layers, then one output
     per horizon step."""
-    for i, units in enumerate(spec.head_units):
-        x = keras.layers.Dense(units, activation=spec.head_activation, kernel_regularizer=regularizer,
-                               name=f"head_{i + 1}")(x)
-    return keras.layers.Dense(horizon, activation=spec.output_activation, kernel_regularizer=regularizer,
-                              name="forecast")(x)
+    penalty = regularizer(keras, head)
+    for i, units in enumerate(head.units):
+        x = keras.layers.Dense(units, activation=head.activation, kernel_regularizer=penalty, name=f"head_{i + 1}")(x)
+    return keras.layers.Dense(horizon, activation=head.output_activation, kernel_regularizer=penalty, name="forecast")(x)

@@ -32,10 +32,7 @@ class TransformerSpec:
     ff_units: int
     dropout: float
     readout: str
-    head_units: list[int]
-    head_activation: str
-    output_activation: str
-    l2: float
+    head: checks.HeadSpec
 
 
 def validate(spec: Mapping[str, Any]) -> TransformerSpec:
@@ -50,8 +47,7 @@ def validate(spec: Mapping[str, Any]) -> TransformerSpec:
     return TransformerSpec(
         layers=checks.positive_int(spec, "layers"), d_model=d_model, heads=heads,
         ff_units=checks.positive_int(spec, "ff_units"), dropout=checks.fraction(spec, "dropout"), readout=readout,
-        head_units=checks.head_units(spec), head_activation=checks.activation(spec, "head_activation"),
-        output_activation=checks.activation(spec, "output_activation"), l2=checks.non_negative(spec, "l2"),
+        head=checks.head_spec(spec),
     )
 
 
@@ -67,7 +63,7 @@ def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 
     import keras
 
     s = validate(spec)
-    regularizer = keras.regularizers.L2(s.l2) if s.l2 > 0 else None
+    regularizer = checks.regularizer(keras, s.head)
     timestep = input_shape[0]
     inputs = keras.Input(shape=input_shape, name="window")
     x = keras.layers.Dense(s.d_model, kernel_regularizer=regularizer, name="projection")(inputs)
@@ -87,4 +83,4 @@ def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 
         x = keras.layers.Flatten(name="readout")(x)
     else:
         x = keras.layers.GlobalAveragePooling1D(name="readout")(x)
-    return keras.Model(inputs, checks.dense_head(keras, x, s, regularizer, horizon), name="transformer")
+    return keras.Model(inputs, checks.dense_head(keras, x, s.head, horizon), name="transformer")
