@@ -156,7 +156,7 @@ def test_best_yaml_and_progress_line(tmp_path: Path) -> None:
         trial = study.ask()
         trial.suggest_int("model.layers", 1, 4)
         study.tell(trial, value)
-    summary = outputs.write_best(tmp_path, study, SPACE, "val_rmse")
+    summary = outputs.write_best(tmp_path, study, outputs.best_trial(study), SPACE, "val_rmse")
     assert summary["best_trial"] == 1 and summary["override"] == "model.layers=2"
     assert summary["command"] == "python train.py model.layers=2"
     assert (tmp_path / "best.yaml").read_text().startswith("study_name:")

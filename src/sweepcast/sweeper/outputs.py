@@ -27,11 +27,13 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def best_trial(study: "optuna.Study") -> Any:
-    """The best COMPLETE trial, or None (``study.best_trial`` raises when there is none)."""
+def best_trial(study: "optuna.Study", trials: list[Any] | None = None) -> Any:
+    """The best COMPLETE trial among ``trials`` (default: the study's), or None
+    (``study.best_trial`` raises when there is none)."""
     from optuna.trial import TrialState
 
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    complete = [t for t in (study.get_trials(deepcopy=False) if trials is None else trials)
+                if t.state == TrialState.COMPLETE]
     if not complete:
         return None
     pick = min if study.direction.name == "MINIMIZE" else max
@@ -47,8 +49,8 @@ def trial_overrides(trial: Any, space: "SearchSpace") -> list[str]:
     return space.overrides({k: v for k, v in trial.params.items() if k in known})
 
 
-def write_best(folder: Path, study: "optuna.Study", space: "SearchSpace", metric: str) -> dict[str, Any] | None:
-    best = best_trial(study)
+def write_best(folder: Path, study: "optuna.Study", best: Any, space: "SearchSpace", metric: str) -> dict[str, Any] | None:
+    """``best.yaml`` for the best trial the caller already picked (None: nothing to write yet)."""
     if best is None:
         return None
     overrides = trial_overrides(best, space)

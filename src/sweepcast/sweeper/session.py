@@ -38,7 +38,6 @@ from sweepcast.sweeper.study import (
     claim_next,
     fail_stale,
     heartbeat,
-    holds_slot,
     is_counted,
     load_study,
     open_storage,
@@ -296,10 +295,10 @@ class SweepSession:
         trials = self.study.get_trials(deepcopy=False)
         counted = [t for t in trials if is_counted(t)]
         failed = [t for t in counted if t.state == TrialState.FAIL]
-        best = outputs.best_trial(self.study)
+        best = outputs.best_trial(self.study, trials)
         log.info(outputs.progress_line(len(counted), plan.n_trials, number, state, value, best,
                                        time.monotonic() - self.started, self.eta(counted)))
-        summary = outputs.write_best(plan.sweep_dir, self.study, plan.space, plan.metric)
+        summary = outputs.write_best(plan.sweep_dir, self.study, best, plan.space, plan.metric)
         outputs.write_trials(plan.sweep_dir, self.study)
         if self.parent_id:
             tracking.update_sweep_run(self.parent_id, {
@@ -337,11 +336,11 @@ class SweepSession:
         plan = self.plan
         trials = self.study.get_trials(deepcopy=False)
         counted = [t for t in trials if is_counted(t)]
-        open_trials = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING) and holds_slot(t)]
-        best = outputs.best_trial(self.study)
+        open_trials = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+        best = outputs.best_trial(self.study, trials)
         if self.worker != 0:
             return best.value if best else None
-        summary = outputs.write_best(plan.sweep_dir, self.study, plan.space, plan.metric)
+        summary = outputs.write_best(plan.sweep_dir, self.study, best, plan.space, plan.metric)
         outputs.write_trials(plan.sweep_dir, self.study)
         by_state = {s: sum(t.state.name == s for t in counted) for s in ("COMPLETE", "PRUNED", "FAIL")}
         log.info("study '%s': %d/%d trials done (%s) in %s", plan.study_name, len(counted), plan.n_trials,
