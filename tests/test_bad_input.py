@@ -49,6 +49,16 @@ CASES: dict[str, tuple[list[str], str]] = {
                                              "model.window"),
     "unknown holiday country": (["data.calendar.enabled=true", "data.calendar.country=XX"], "data.calendar.country"),
     "seasonal period beyond the training split": (["model=seasonal_naive", "trainer.max_points=2000"], "model.period"),
+    "unknown feature column": (["data.features=[WATCH_UCNT,VIEWERS]"], "feature column 'VIEWERS'"),
+    "horizon below one": (["data.horizon=0"], "data.horizon"),
+    "horizon longer than the data": (["data.horizon=400", "data.timestep=20", "trainer.max_points=2000"],
+                                     "data.horizon=400 leaves no window"),
+    "unknown strategy": (["data.strategy=sideways"], "data.strategy"),
+    "recursive with extra inputs": (["data.horizon=5", "data.strategy=recursive", "data.calendar.enabled=true"],
+                                    "data.strategy"),
+    "gbdt horizon beyond max_horizon": (["model=gbdt", "data.horizon=30"], "model.max_horizon=24"),
+    "seasonal period shorter than the horizon": (["model=seasonal_naive", "model.period=5", "data.horizon=10"],
+                                                 "data.horizon=10"),
 }
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sweepcast.metrics import forecast_metrics, mae, r2, rmse, skill, smape
+from sweepcast.metrics import forecast_metrics, mae, per_step, r2, rmse, skill, smape
 
 
 def test_values_by_hand() -> None:
@@ -34,3 +34,12 @@ def test_skill() -> None:
 
 def test_prefixed_names() -> None:
     assert set(forecast_metrics(np.arange(3.0), np.arange(3.0), "test")) == {"test_rmse", "test_mae", "test_r2", "test_smape"}
+
+
+def test_multi_step_metrics_pool_every_value_and_per_step_splits_them() -> None:
+    truth = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    forecast = truth + np.array([[0.0, 2.0], [0.0, 2.0], [0.0, 2.0]])  # step 1 exact, step 2 off by 2
+    assert rmse(truth, forecast) == pytest.approx(np.sqrt(2.0))  # not the mean of per-step RMSEs (1.0)
+    steps = per_step(truth, forecast)
+    assert steps["rmse"] == [0.0, 2.0] and steps["mae"] == [0.0, 2.0]
+    assert forecast_metrics(truth, forecast, "test")["test_rmse"] == pytest.approx(np.sqrt(np.mean(np.square(steps["rmse"]))))

@@ -1,10 +1,11 @@
-"""The LSTM family: shapes, per-layer units, and config errors named by key."""
+"""Network families: shapes for every horizon and input width, per-layer units, config errors named by key."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from sweepcast.data.windows import ForecastTask
 from sweepcast.errors import ConfigError
 from sweepcast.models import build_model, validate_model
 
@@ -124,5 +125,35 @@ def test_one_integer_head_is_one_hidden_layer() -> None:
 
 def test_moving_average_window_is_checked_against_the_timestep_before_any_data() -> None:
     with pytest.raises(ConfigError, match=r"model\.window.*data\.timestep=5"):
-        validate_model({"name": "moving_average", "window": 6}, timestep=5)
-    validate_model({"name": "moving_average", "window": 5}, timestep=5)
+        validate_model({"name": "moving_average", "window": 6}, ForecastTask(5))
+    validate_model({"name": "moving_average", "window": 5}, ForecastTask(5))
+
+
+@pytest.mark.parametrize("horizon", [1, 10])
+@pytest.mark.parametrize("features", [1, 4], ids=["univariate", "multivariate"])
+@pytest.mark.parametrize("spec", [BASE, SEQ2SEQ, TRANSFORMER], ids=["lstm", "seq2seq", "transformer"])
+def test_every_network_emits_one_value_per_horizon_step(spec: dict, features: int, horizon: int) -> None:
+    model = build_model(spec, (12, features), horizon)
+    assert model.predict(np.zeros((3, 12, features), dtype=np.float32), verbose=0).shape == (3, horizon)
+
+
+@pytest.mark.parametrize("spec", [BASE, TRANSFORMER], ids=["lstm", "transformer"])
+def test_recursive_and_direct_forecasts_agree_in_shape(spec: dict, tmp_path) -> None:
+    """A recursive model emits one step and is fed back; a direct one emits all ten; both give
+    [windows, horizon] in original units, and the recursive first step is the model's own forecast."""
+    from sweepcast.data.pipeline import prepare
+    from sweepcast.training import predict_split
+    from tests.test_windows import series_cfg, write_series
+
+    path = write_series(tmp_path / "s.csv", np.sin(np.arange(200) / 5) * 10 + 20)
+    shapes = {}
+    for strategy in ("direct", "recursive"):
+        data = prepare({**series_cfg(path, timestep=8, horizon=10), "strategy": strategy})
+        model = build_model(spec, (8, 1), data.task.outputs)
+        forecast = predict_split(model, data, "test", batch_size=16)
+        shapes[strategy] = forecast.shape
+        if strategy == "recursive":
+            one_step = data.inverse_target(model.predict(data.windows("test"), verbose=0))
+            assert np.allclose(forecast[:, 0], one_step[:, 0], atol=1e-4)
+            assert not np.allclose(forecast[:, 1], forecast[:, 0])  # later steps read fed-back values
+    assert shapes["direct"] == shapes["recursive"] == (data.bounds.length("test") - 8 - 10 + 1, 10)

@@ -148,3 +148,30 @@ def test_runs_are_never_overwritten(tmp_path: Path) -> None:
     assert_ok(train(tmp_path, *SMOKE, "trainer.max_points=300"))
     assert_ok(train(tmp_path, *SMOKE, "trainer.max_points=300"))
     assert len({r.info.run_id for r in runs(tmp_path)}) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["direct", "recursive"])
+def test_multi_step_forecast_is_scored_per_step_and_pooled(strategy: str, tmp_path: Path) -> None:
+    """``data.horizon=10``: per-step test RMSE as an MLflow curve (step = lead time), the headline
+    RMSE pooling all steps, and persistence scored over the same ten steps."""
+    import mlflow
+
+    done = train(tmp_path, *SMOKE, "data.horizon=10", f"data.strategy={strategy}")
+    assert_ok(done)
+    assert "test RMSE by step: 1:" in done.stdout + done.stderr
+    (run,) = runs(tmp_path)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    history = {key: [m.value for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
+               for key in ("test_rmse_by_step", "baseline_test_rmse_by_step")}
+    assert all(len(values) == 10 for values in history.values())
+    metrics = run.data.metrics
+    assert metrics["test_rmse"] == pytest.approx(np.sqrt(np.mean(np.square(history["test_rmse_by_step"]))))
+    assert metrics["baseline_test_rmse"] == pytest.approx(np.sqrt(np.mean(np.square(history["baseline_test_rmse_by_step"]))))
+    assert metrics["skill"] == pytest.approx(1 - metrics["test_rmse"] / metrics["baseline_test_rmse"])
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    assert "<html>" in mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/plots/rmse_by_step.html")
+    scalers = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/preprocessing/scalers.json")
+    assert scalers["horizon"] == 10 and scalers["strategy"] == strategy
+    outputs = mlflow.pyfunc.load_model(run.data.tags["model_uri"]).predict(np.zeros((2, 20, 1), dtype=np.float32))
+    assert np.asarray(outputs).shape == (2, 10 if strategy == "direct" else 1)

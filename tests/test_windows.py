@@ -8,7 +8,9 @@ import pytest
 
 from sweepcast.data.pipeline import prepare
 from sweepcast.data.windows import (
-    check_timestep,
+    ForecastTask,
+    check_windows,
+    forecast_task,
     scaler_from_state,
     scaler_state,
     split_bounds,
@@ -24,10 +26,10 @@ def write_series(path, values) -> str:
     return str(path)
 
 
-def series_cfg(path: str, timestep: int = 5, scaler: str = "minmax") -> dict:
+def series_cfg(path: str, timestep: int = 5, scaler: str = "minmax", horizon: int = 1) -> dict:
     return {
         "name": "t", "source": "csv_series", "path": path, "target": "value", "features": None,
-        "timestep": timestep, "scaler": scaler, "split": {"train": 0.6, "val": 0.2},
+        "timestep": timestep, "horizon": horizon, "scaler": scaler, "split": {"train": 0.6, "val": 0.2},
         "clean": {"nan": "interpolate", "freq": "infer", "fill_value": None},
     }
 
@@ -43,13 +45,35 @@ def test_bad_split_fractions(fractions: dict, key: str) -> None:
         split_bounds(100, fractions)
 
 
-def test_timestep_must_fit_every_split() -> None:
-    b = split_bounds(100, {"train": 0.7, "val": 0.15})
-    assert check_timestep(14, b) == 14
-    with pytest.raises(DataError, match="data.timestep=15 leaves no window in the val split"):
-        check_timestep(15, b)
-    with pytest.raises(ConfigError, match="data.timestep"):
-        check_timestep(0, b)
+def test_timestep_and_horizon_must_fit_every_split() -> None:
+    b = split_bounds(100, {"train": 0.7, "val": 0.15})  # val holds 15 rows
+    check_windows(ForecastTask(14), b)
+    check_windows(ForecastTask(10, horizon=5), b)
+    with pytest.raises(DataError, match="data.timestep=15 with data.horizon=1 leaves no window in the val split"):
+        check_windows(ForecastTask(15), b)
+    with pytest.raises(DataError, match="data.timestep=11 with data.horizon=5 leaves no window in the val split"):
+        check_windows(ForecastTask(11, horizon=5), b)
+
+
+@pytest.mark.parametrize(("cfg", "key"), [
+    ({"timestep": 0}, "data.timestep"),
+    ({"timestep": 5, "horizon": 0}, "data.horizon"),
+    ({"timestep": 5, "horizon": 2.5}, "data.horizon"),
+    ({"timestep": 5, "horizon": True}, "data.horizon"),
+    ({"timestep": 5, "strategy": "both"}, "data.strategy"),
+    ({"timestep": 5, "horizon": 3, "strategy": "recursive", "target": "y", "features": ["y", "x"]}, "data.strategy"),
+    ({"timestep": 5, "horizon": 3, "strategy": "recursive", "target": "y", "calendar": {"enabled": True}}, "data.strategy"),
+])
+def test_bad_forecast_task_names_its_key(cfg: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        forecast_task(cfg)
+
+
+def test_forecast_task_outputs() -> None:
+    assert forecast_task({"timestep": 5}) == ForecastTask(5, 1, "direct")
+    assert forecast_task({"timestep": 5, "horizon": 10}).outputs == 10
+    recursive = forecast_task({"timestep": 5, "horizon": 10, "strategy": "recursive", "target": "y", "features": ["y"]})
+    assert recursive.outputs == 1 and recursive.horizon == 10
 
 
 def test_scaler_is_fit_on_train_only(tmp_path) -> None:
@@ -80,6 +104,16 @@ def test_window_shapes_and_targets() -> None:
     assert np.array_equal(x[-1], inputs[6:9]) and y[-1, 0] == 90.0
 
 
+def test_windows_with_a_horizon_hold_the_next_steps() -> None:
+    inputs = np.arange(10, dtype=np.float32).reshape(10, 1)
+    batches = list(window_dataset(inputs, inputs[:, 0] * 10, timestep=3, batch_size=4, horizon=3))
+    x = np.concatenate([b[0].numpy() for b in batches])
+    y = np.concatenate([b[1].numpy() for b in batches])
+    assert x.shape == (window_count(10, 3, 3), 3, 1) == (5, 3, 1)
+    assert y.shape == (5, 3)
+    assert y[0].tolist() == [30.0, 40.0, 50.0] and y[-1].tolist() == [70.0, 80.0, 90.0]
+
+
 def test_shuffled_windows_are_a_permutation() -> None:
     inputs = np.arange(50, dtype=np.float32).reshape(50, 1)
     batches = list(window_dataset(inputs, inputs[:, 0], timestep=4, batch_size=8, shuffle=True, seed=1))
@@ -87,8 +121,9 @@ def test_shuffled_windows_are_a_permutation() -> None:
     assert firsts == [float(i) for i in range(46)]
 
 
-def test_no_window_crosses_a_split(tmp_path) -> None:
-    data = prepare(series_cfg(write_series(tmp_path / "s.csv", np.arange(100.0)), timestep=5))
+@pytest.mark.parametrize("horizon", [1, 4])
+def test_no_window_crosses_a_split(tmp_path, horizon: int) -> None:
+    data = prepare(series_cfg(write_series(tmp_path / "s.csv", np.arange(100.0)), timestep=5, horizon=horizon))
     scale = data.input_scaler
     for split in ("train", "val", "test"):
         start, stop = data.bounds[split]
@@ -97,6 +132,11 @@ def test_no_window_crosses_a_split(tmp_path) -> None:
             assert raw.min() >= start - 1e-6 and raw.max() < stop
             target_raw = data.target_scaler.inverse_transform(y.numpy())
             assert target_raw.min() >= start + data.timestep - 1e-3 and target_raw.max() < stop
+            assert y.shape[1] == horizon
+        matrix = data.target_matrix(split)  # what metrics score: the same rows, in original units
+        assert matrix.shape == (stop - start - data.timestep - horizon + 1, horizon)
+        assert matrix[0, 0] == start + data.timestep and matrix[-1, -1] == stop - 1
+        assert np.allclose(data.inverse_target(data.windows(split))[:, -1, 0], matrix[:, 0] - 1)
 
 
 def test_unknown_scaler(tmp_path) -> None:

@@ -1,4 +1,9 @@
-"""Forecast metrics in original units, so numbers mean viewers per minute, not scaled values."""
+"""Forecast metrics in original units, so numbers mean viewers per minute, not scaled values.
+
+Every metric pools all values it is given: ``[windows, horizon]`` arrays are flattened, so an
+RMSE is the root of the mean squared error over every window and step (scikit-learn would
+instead average per-column RMSEs), the same number a horizon-1 run gives for one step.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,17 @@ from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_err
 
 
 def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return float(root_mean_squared_error(y_true, y_pred))
+    return float(root_mean_squared_error(np.ravel(y_true), np.ravel(y_pred)))
 
 
 def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return float(mean_absolute_error(y_true, y_pred))
+    return float(mean_absolute_error(np.ravel(y_true), np.ravel(y_pred)))
 
 
 def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Coefficient of determination; NaN when the truth is constant (R² is undefined then)."""
-    if np.ptp(np.asarray(y_true)) == 0:
+    y_true, y_pred = np.ravel(y_true), np.ravel(y_pred)
+    if np.ptp(y_true) == 0:
         return float("nan")
     return float(r2_score(y_true, y_pred))
 
@@ -24,14 +30,14 @@ def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def smape(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Symmetric MAPE in percent (0-200). A step where truth and forecast are both 0 counts
     as a perfect 0, which matters for livestream series full of zero minutes."""
-    y_true, y_pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    y_true, y_pred = np.ravel(y_true).astype(np.float64), np.ravel(y_pred).astype(np.float64)
     denominator = np.abs(y_true) + np.abs(y_pred)
     ratio = np.divide(2.0 * np.abs(y_pred - y_true), denominator, out=np.zeros_like(denominator), where=denominator > 0)
     return float(100.0 * ratio.mean())
 
 
 def forecast_metrics(y_true: np.ndarray, y_pred: np.ndarray, prefix: str) -> dict[str, float]:
-    """``{prefix}_rmse, _mae, _r2, _smape`` for one split."""
+    """``{prefix}_rmse, _mae, _r2, _smape`` for one split, pooled over every window and step."""
     return {
         f"{prefix}_rmse": rmse(y_true, y_pred),
         f"{prefix}_mae": mae(y_true, y_pred),
@@ -45,3 +51,14 @@ def skill(model_rmse: float, baseline_rmse: float) -> float:
     if baseline_rmse == 0:
         return float("nan")
     return 1.0 - model_rmse / baseline_rmse
+
+
+def per_step(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, list[float]]:
+    """RMSE and MAE of each horizon step (columns of ``[windows, horizon]`` arrays): how error grows
+    with lead time."""
+    y_true, y_pred = np.reshape(y_true, (len(y_true), -1)), np.reshape(y_pred, (len(y_pred), -1))
+    steps = range(y_true.shape[1])
+    return {
+        "rmse": [rmse(y_true[:, k], y_pred[:, k]) for k in steps],
+        "mae": [mae(y_true[:, k], y_pred[:, k]) for k in steps],
+    }

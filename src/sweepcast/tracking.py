@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import subprocess
+import time
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -122,6 +123,16 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
     if skipped:
         log.warning("not logging non-finite metrics: %s", ", ".join(skipped))
     mlflow.log_metrics(finite, step=step)
+
+
+def log_series(key: str, values: list[float]) -> None:
+    """One metric over steps 1..len(values) in a single call (MLflow charts it as a curve), e.g.
+    test RMSE per horizon step; non-finite values are left out."""
+    run = mlflow.active_run()
+    stamp = int(1000 * time.time())
+    points = [mlflow.entities.Metric(key, float(v), stamp, step) for step, v in enumerate(values, start=1) if math.isfinite(float(v))]
+    if run is not None and points:
+        MlflowClient().log_batch(run.info.run_id, metrics=points)
 
 
 def log_json(payload: Any, artifact_file: str) -> None:
@@ -257,8 +268,6 @@ def log_sweep_params(run_id: str, params: Mapping[str, Any]) -> None:
 
 def update_sweep_run(run_id: str, metrics: Mapping[str, float], step: int, tags: Mapping[str, str]) -> None:
     """Progress of the sweep on its parent run (best value so far, trial counts, best params)."""
-    import time
-
     now = int(time.time() * 1000)
     client = MlflowClient()
     client.log_batch(

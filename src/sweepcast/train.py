@@ -21,9 +21,9 @@ from omegaconf.errors import OmegaConfBaseException
 from sweepcast import tracking
 from sweepcast.data.calendar import calendar_spec
 from sweepcast.data.pipeline import PreparedData, prepare
-from sweepcast.data.windows import scaler_state
+from sweepcast.data.windows import forecast_task, scaler_state
 from sweepcast.errors import ConfigError, SweepcastError, TrialPruned
-from sweepcast.metrics import forecast_metrics, rmse, skill
+from sweepcast.metrics import forecast_metrics, per_step, rmse, skill
 from sweepcast.models import build_model, is_network, validate_model
 from sweepcast.models.persistence import Persistence
 from sweepcast.sweeper import context as sweep_context
@@ -83,8 +83,7 @@ def check_config(cfg: DictConfig) -> tuple[dict[str, Any], TrainerSpec, str]:
     """Every check that needs no data: the sweeper runs it on each grid point before a study exists."""
     config = resolve(cfg)
     trainer = validate_trainer(config["trainer"])
-    timestep = config["data"].get("timestep")
-    validate_model(config["model"], timestep if isinstance(timestep, int) and not isinstance(timestep, bool) else None)
+    validate_model(config["model"], forecast_task(config["data"]))
     calendar_spec(config["data"].get("calendar"))
     optimized = config.get("optimized_metric", "val_rmse")
     if optimized not in OPTIMIZABLE:
@@ -106,13 +105,16 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
 
 
 def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: TrainerSpec) -> dict[str, float]:
-    """Fit, predict every split, compute metrics in original units, and log it all."""
+    """Fit, predict every split, compute metrics in original units, and log it all.
+
+    Forecasts are ``[windows, horizon]``; headline metrics pool every step, and test RMSE/MAE per
+    step go to MLflow as ``test_rmse_by_step`` / ``test_mae_by_step`` (MLflow step = lead time).
+    """
     network = is_network(config["model"]["name"])
     model, fitted, predict = fit_network(data, config, trainer) if network else fit_baseline(data, config, trainer)
     evaluating = time.perf_counter()
     val_pred, test_pred = predict("val"), predict("test")
-    val_true = data.raw_targets("val")[data.timestep:]
-    test_true = data.raw_targets("test")[data.timestep:]
+    val_true, test_true = data.target_matrix("val"), data.target_matrix("test")
     persistence = Persistence().predict(data, "test")  # the reference every skill is measured against
 
     metrics = {
@@ -124,6 +126,12 @@ def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: T
     metrics["skill"] = skill(metrics["test_rmse"], metrics["baseline_test_rmse"])
     metrics["evaluate_seconds"] = time.perf_counter() - evaluating  # predictions + metrics
     tracking.log_metrics(metrics)
+    steps = per_step(test_true, test_pred)
+    if data.horizon > 1:
+        tracking.log_series("test_rmse_by_step", steps["rmse"])
+        tracking.log_series("test_mae_by_step", steps["mae"])
+        tracking.log_series("baseline_test_rmse_by_step", per_step(test_true, persistence)["rmse"])
+        log.info("test RMSE by step: %s", "  ".join(f"{k}: {v:.4g}" for k, v in enumerate(steps["rmse"], start=1)))
     log_artifacts(model if network else None, data, config, test_pred, persistence)
     return metrics
 
@@ -132,7 +140,7 @@ def fit_network(data: PreparedData, config: Mapping[str, Any], trainer: TrainerS
     """A Keras family on tf.data windows: (model, fit metrics, split -> forecasts in original units)."""
     configure_threads(trainer.intra_op_threads, trainer.inter_op_threads)
     seed_everything(trainer.seed, trainer.deterministic)
-    model = build_model(config["model"], (data.timestep, len(data.features)))
+    model = build_model(config["model"], (data.timestep, len(data.features)), data.task.outputs)
     log.info("model %s: %s parameters", config["model"]["name"], f"{model.count_params():,}")
     trial = sweep_context.current()
     pruning = trial_reporter(trial.report) if trial is not None and trial.report is not None else None
@@ -153,7 +161,7 @@ def fit_network(data: PreparedData, config: Mapping[str, Any], trainer: TrainerS
 
 def fit_baseline(data: PreparedData, config: Mapping[str, Any], trainer: TrainerSpec) -> tuple[Any, dict, Any]:
     """A baseline fits itself (no TensorFlow at all) and forecasts the same windows."""
-    forecaster = build_model(config["model"], (data.timestep, len(data.features)))
+    forecaster = build_model(config["model"], (data.timestep, len(data.features)), data.task.outputs)
     started = time.perf_counter()
     extra = forecaster.fit(data, trainer.seed)
     fitted = {"fit_seconds": time.perf_counter() - started, **extra}
@@ -163,13 +171,15 @@ def fit_baseline(data: PreparedData, config: Mapping[str, Any], trainer: Trainer
 
 def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], test_pred: Any, persistence: Any) -> None:
     """Model (with signature and example), scalers, and the forecast-vs-truth page."""
-    from sweepcast.report.forecast import figure_html, forecast_figure
+    from sweepcast.report.forecast import figure_html, forecast_figure, step_error_figure
 
     tracking.log_json(
         {
             "target": data.target,
             "features": data.features,
             "timestep": data.timestep,
+            "horizon": data.horizon,
+            "strategy": data.task.strategy,
             "input_scaler": scaler_state(data.input_scaler),
             "target_scaler": scaler_state(data.target_scaler),
         },
@@ -179,12 +189,18 @@ def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], tes
         start = data.bounds.test[0]
         example = data.inputs[start : start + data.timestep][None, :, :]
         tracking.log_keras_model(model, example)
-    stamps = data.frame.index[data.bounds.test[0] + data.timestep : data.bounds.test[1]]
+    stamps = data.frame.index[data.target_rows("test")]
+    lead = "" if data.horizon == 1 else f", step 1 of {data.horizon}"
     figure = forecast_figure(
-        stamps, data.raw_targets("test")[data.timestep:], test_pred, persistence,
-        f"{data.target}: forecast vs truth (test split, {data.source})", data.target,
+        stamps, data.target_matrix("test")[:, 0], test_pred[:, 0], persistence[:, 0],
+        f"{data.target}: forecast vs truth (test split{lead}, {data.source})", data.target,
     )
-    tracking.log_html(figure_html(figure, str(config["tracking"].get("plotlyjs", "cdn"))), "plots/forecast_test.html")
+    plotlyjs = str(config["tracking"].get("plotlyjs", "cdn"))
+    tracking.log_html(figure_html(figure, plotlyjs), "plots/forecast_test.html")
+    if data.horizon > 1:
+        truth = data.target_matrix("test")
+        steps = step_error_figure(per_step(truth, test_pred)["rmse"], per_step(truth, persistence)["rmse"], data.target)
+        tracking.log_html(figure_html(steps, plotlyjs), "plots/rmse_by_step.html")
     log_file = job_log_file()
     if log_file is not None:
         tracking.log_file(log_file)

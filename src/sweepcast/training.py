@@ -175,7 +175,7 @@ def fit(
     epochs_run = len(history.history.get("loss", []))
     val_losses = history.history.get("val_loss", [])
     best = int(np.argmin(val_losses)) if val_losses else epochs_run - 1
-    n_train = len(data.split_targets("train")) - data.timestep
+    n_train = len(data.split_targets("train")) - data.timestep - data.task.outputs + 1  # training windows
     return FitResult(
         history={k: [float(v) for v in vs] for k, vs in history.history.items()},
         epochs_run=epochs_run,
@@ -186,9 +186,12 @@ def fit(
 
 
 def predict_split(model: "keras.Model", data: "PreparedData", split: str, batch_size: int) -> np.ndarray:
-    """Forecasts for every window of ``split``, in original units."""
-    scaled = model.predict(data.dataset(split, batch_size), verbose=0)
-    return data.inverse_target(scaled)
+    """``[windows, horizon]`` forecasts for every window of ``split``, in original units."""
+    if data.task.outputs < data.horizon:
+        from sweepcast.models.recursive import recursive_forecast
+
+        return recursive_forecast(lambda windows: model.predict(windows, batch_size=batch_size, verbose=0), data, split)
+    return data.inverse_target(model.predict(data.dataset(split, batch_size), verbose=0))
 
 
 def epoch_logger(epochs: int) -> "keras.callbacks.Callback":

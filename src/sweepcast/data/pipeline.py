@@ -19,8 +19,10 @@ from sweepcast.data.clean import CleanReport, CleanSpec, clean
 from sweepcast.data.sources import load_source
 from sweepcast.data.windows import (
     SPLITS,
+    ForecastTask,
     SplitBounds,
-    check_timestep,
+    check_windows,
+    forecast_task,
     make_scaler,
     split_bounds,
     window_dataset,
@@ -38,7 +40,7 @@ class PreparedData:
     source: str
     target: str
     features: list[str]
-    timestep: int
+    task: ForecastTask
     bounds: SplitBounds
     input_scaler: Any
     target_scaler: Any
@@ -46,6 +48,40 @@ class PreparedData:
     targets: np.ndarray  # [n] scaled float32
     report: CleanReport
     fingerprint: str
+
+    @property
+    def timestep(self) -> int:
+        return self.task.timestep
+
+    @property
+    def horizon(self) -> int:
+        return self.task.horizon
+
+    def target_rows(self, name: str, steps: int | None = None) -> np.ndarray:
+        """Row numbers (in the whole cleaned series) of the first value each of the split's windows
+        forecasts: window ``i`` reads rows ``i .. i+timestep-1`` and forecasts the ``steps`` rows
+        after them (default: the horizon, on which every forecaster is scored; a recursive model
+        trains on one-step windows, of which there are ``horizon - 1`` more)."""
+        start, stop = self.bounds[name]
+        return np.arange(start + self.timestep, stop - (self.horizon if steps is None else steps) + 1)
+
+    def target_matrix(self, name: str) -> np.ndarray:
+        """``[windows, horizon]`` true values in original units, aligned with :meth:`target_rows`."""
+        rows = self.target_rows(name)[:, None] + np.arange(self.horizon)[None, :]
+        return self.frame[self.target].to_numpy(dtype=np.float64)[rows]
+
+    def windows(self, name: str, steps: int | None = None) -> np.ndarray:
+        """The split's scaled input windows as one ``[windows, timestep, features]`` array.
+
+        Training never builds this (see :meth:`dataset`); it serves models that need all windows
+        at once: GBDT's design matrix and recursive forecasting.
+        """
+        rows = self.target_rows(name, steps)
+        return self.inputs[rows[:, None] - self.timestep + np.arange(self.timestep)[None, :]]
+
+    def scaled_targets(self, name: str, steps: int) -> np.ndarray:
+        """``[windows, steps]`` scaled targets of the split's windows that forecast ``steps`` ahead."""
+        return self.targets[self.target_rows(name, steps)[:, None] + np.arange(steps)[None, :]]
 
     def split_inputs(self, name: str) -> np.ndarray:
         start, stop = self.bounds[name]
@@ -55,19 +91,18 @@ class PreparedData:
         start, stop = self.bounds[name]
         return self.targets[start:stop]
 
-    def raw_targets(self, name: str) -> np.ndarray:
-        """The target in original units for one split."""
-        start, stop = self.bounds[name]
-        return self.frame[self.target].to_numpy(dtype=np.float64)[start:stop]
-
     def dataset(self, name: str, batch_size: int, shuffle: bool = False, seed: int | None = None):
-        """A ``tf.data`` pipeline of this split's windows."""
-        return window_dataset(self.split_inputs(name), self.split_targets(name), self.timestep, batch_size, shuffle, seed)
+        """A ``tf.data`` pipeline of this split's windows with the targets a model is trained on
+        (``horizon`` steps for direct models, one step for recursive ones)."""
+        return window_dataset(
+            self.split_inputs(name), self.split_targets(name), self.timestep, batch_size, shuffle, seed,
+            horizon=self.task.outputs,
+        )
 
     def inverse_target(self, scaled: np.ndarray) -> np.ndarray:
-        """Scaled model outputs back to original units."""
-        flat = np.asarray(scaled, dtype=np.float64).reshape(-1, 1)
-        return self.target_scaler.inverse_transform(flat).ravel()
+        """Scaled model outputs back to original units, keeping their shape."""
+        values = np.asarray(scaled, dtype=np.float64)
+        return self.target_scaler.inverse_transform(values.reshape(-1, 1)).reshape(values.shape)
 
     def target_unit_scale(self) -> float:
         """Original units per scaled unit: an RMSE on scaled targets times this is the RMSE in
@@ -78,6 +113,7 @@ class PreparedData:
 
 def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> PreparedData:
     """Load, clean, cap to the last ``max_points`` rows, split and scale (fit on train only)."""
+    task = forecast_task(data_cfg)  # config errors before reading any file
     raw, source = load_source(data_cfg)
     target = data_cfg.get("target")
     features = resolve_features(raw, source, target, data_cfg.get("features"))
@@ -94,7 +130,7 @@ def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> Prepa
         frame = frame.join(extra)
         features = unique([*features, *extra.columns])
     bounds = split_bounds(len(frame), data_cfg.get("split") or {})
-    timestep = check_timestep(data_cfg.get("timestep"), bounds)
+    check_windows(task, bounds)
     input_scaler, target_scaler = (make_scaler(data_cfg.get("scaler", "minmax")) for _ in range(2))
     train_start, train_stop = bounds.train
     input_values = frame[features].to_numpy(dtype=np.float64)
@@ -106,7 +142,7 @@ def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> Prepa
         source=source,
         target=target,
         features=features,
-        timestep=timestep,
+        task=task,
         bounds=bounds,
         input_scaler=input_scaler,
         target_scaler=target_scaler,
@@ -116,9 +152,9 @@ def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> Prepa
         fingerprint=fingerprint(frame),
     )
     log.info(
-        "data %s: %d rows, target %s, %d input feature(s), splits %s, timestep %d",
+        "data %s: %d rows, target %s, %d input feature(s), splits %s, timestep %d, horizon %d (%s)",
         source, len(frame), target, len(features),
-        " / ".join(f"{name} {bounds.length(name)}" for name in SPLITS), timestep,
+        " / ".join(f"{name} {bounds.length(name)}" for name in SPLITS), task.timestep, task.horizon, task.strategy,
     )
     return prepared
 

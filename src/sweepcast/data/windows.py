@@ -21,6 +21,46 @@ if TYPE_CHECKING:  # tensorflow is imported lazily: it costs seconds and bad inp
 
 SPLITS = ("train", "val", "test")
 SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler, "robust": RobustScaler}
+STRATEGIES = ("direct", "recursive")
+
+
+@dataclass(frozen=True)
+class ForecastTask:
+    """What each window forecasts: ``horizon`` steps after ``timestep`` inputs.
+
+    ``direct`` models output all ``horizon`` steps at once; ``recursive`` models learn one step
+    and feed each prediction back as the next input (the livestream study's approach), which
+    needs the target to be the only input: other columns' future values are unknown.
+    """
+
+    timestep: int
+    horizon: int = 1
+    strategy: str = "direct"
+
+    @property
+    def outputs(self) -> int:
+        """Values a model emits per window: the horizon, or one step for recursive models."""
+        return self.horizon if self.strategy == "direct" else 1
+
+
+def forecast_task(data_cfg: Mapping[str, object]) -> ForecastTask:
+    """Parse ``data.timestep``, ``data.horizon`` and ``data.strategy`` (no data needed)."""
+    timestep, horizon = data_cfg.get("timestep"), data_cfg.get("horizon", 1)
+    strategy = data_cfg.get("strategy", "direct")
+    if isinstance(timestep, bool) or not isinstance(timestep, int) or timestep < 1:
+        raise ConfigError("data.timestep", "an integer >= 1", timestep)
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ConfigError("data.horizon", "an integer >= 1 (steps to forecast)", horizon)
+    if strategy not in STRATEGIES:
+        raise ConfigError("data.strategy", f"one of {STRATEGIES}", strategy)
+    calendar = data_cfg.get("calendar") or {}
+    univariate = data_cfg.get("features") in (None, [data_cfg.get("target")])
+    if strategy == "recursive" and horizon > 1 and (not univariate or calendar.get("enabled")):
+        raise ConfigError(
+            "data.strategy", "direct when data.features or data.calendar add inputs (recursive feeds "
+            "predictions back as the only input)", strategy,
+        )
+    return ForecastTask(timestep, horizon, strategy)
 
 
 @dataclass(frozen=True)
@@ -58,28 +98,20 @@ def make_scaler(name: str) -> MinMaxScaler | StandardScaler | RobustScaler:
     return SCALERS[name]()
 
 
-def check_timestep(timestep: object, bounds: SplitBounds, horizon: int = 1) -> int:
-    """Every split must hold at least one full window plus its target."""
-    if isinstance(timestep, bool) or not isinstance(timestep, int) or timestep < 1:
-        raise ConfigError("data.timestep", "an integer >= 1", timestep)
+def check_windows(task: ForecastTask, bounds: SplitBounds) -> None:
+    """Every split must hold at least one full window plus its ``horizon`` targets."""
     for name in SPLITS:
-        if window_count(bounds.length(name), timestep, horizon) < 1:
+        if window_count(bounds.length(name), task.timestep, task.horizon) < 1:
+            room = bounds.length(name) - task.horizon
             raise DataError(
-                f"data.timestep={timestep} leaves no window in the {name} split "
-                f"({bounds.length(name)} rows); use a timestep below {bounds.length(name) - horizon + 1} "
-                f"or more data"
+                f"data.timestep={task.timestep} with data.horizon={task.horizon} leaves no window in the {name} split "
+                f"({bounds.length(name)} rows); use a timestep below {max(room + 1, 1)}, a shorter horizon or more data"
             )
-    return timestep
 
 
 def window_count(n_rows: int, timestep: int, horizon: int = 1) -> int:
     """Windows of ``timestep`` inputs followed by ``horizon`` targets inside ``n_rows``."""
     return max(n_rows - timestep - horizon + 1, 0)
-
-
-def window_targets(targets: np.ndarray, timestep: int) -> np.ndarray:
-    """The value each window predicts (horizon 1): ``targets[timestep:]``, as a view."""
-    return targets[timestep:]
 
 
 def window_dataset(
@@ -89,27 +121,29 @@ def window_dataset(
     batch_size: int,
     shuffle: bool = False,
     seed: int | None = None,
+    horizon: int = 1,
 ) -> "tf.data.Dataset":
-    """Batches of ``(x[B, timestep, F], y[B, 1])`` for one split, gathered per batch.
+    """Batches of ``(x[B, timestep, F], y[B, horizon])`` for one split, gathered per batch.
 
     ``inputs`` is ``[n, F]`` and ``targets`` ``[n]`` (already scaled, float32). Shuffling
     permutes window start indices only (a full shuffle costs one int64 per window).
     """
     import tensorflow as tf
 
-    count = window_count(len(inputs), timestep)
+    count = window_count(len(inputs), timestep, horizon)
     if count < 1:
-        raise DataError(f"no window of {timestep} steps fits in {len(inputs)} rows")
+        raise DataError(f"no window of {timestep} steps and {horizon} target(s) fits in {len(inputs)} rows")
     series = tf.constant(np.ascontiguousarray(inputs, dtype=np.float32))
-    future = tf.constant(np.ascontiguousarray(targets[timestep:], dtype=np.float32).reshape(-1, 1))
+    future = tf.constant(np.ascontiguousarray(targets[timestep:], dtype=np.float32))
     offsets = tf.range(timestep, dtype=tf.int64)
+    steps = tf.range(horizon, dtype=tf.int64)
     starts = tf.data.Dataset.range(count)
     if shuffle:
         starts = starts.shuffle(count, seed=seed, reshuffle_each_iteration=True)
 
     def gather(batch_starts: "tf.Tensor") -> tuple["tf.Tensor", "tf.Tensor"]:
         x = tf.gather(series, batch_starts[:, None] + offsets[None, :])
-        y = tf.gather(future, batch_starts)
+        y = tf.gather(future, batch_starts[:, None] + steps[None, :])
         return x, y
 
     # tf.data's autotuner re-plans at each epoch boundary; with the trainer's small thread pools

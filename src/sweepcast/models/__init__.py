@@ -1,4 +1,4 @@
-"""Model families: one module per family, each exposing ``validate(spec)`` and ``build(spec, input_shape)``
+"""Model families: one module per family, each exposing ``validate(spec)`` and ``build(spec, input_shape, outputs)``
 (a ``keras.Model`` for networks; a fit/predict forecaster for baselines, marked ``KIND = "baseline"``).
 
 ``spec`` is the plain-dict ``model`` config node; a builder validates its own keys and
@@ -16,6 +16,7 @@ from sweepcast.errors import ConfigError
 if TYPE_CHECKING:
     import keras
 
+    from sweepcast.data.windows import ForecastTask
     from sweepcast.models.baselines import Forecaster
 
 FAMILIES: dict[str, str] = {
@@ -42,16 +43,17 @@ def family(spec: Mapping[str, Any]) -> Any:
     return importlib.import_module(FAMILIES[name])
 
 
-def build_model(spec: Mapping[str, Any], input_shape: tuple[int, int]) -> "keras.Model | Forecaster":
-    """Build the family named by ``spec['name']`` for windows of ``input_shape`` (timestep, features):
-    a Keras model for networks, a :class:`~sweepcast.models.baselines.Forecaster` for baselines."""
-    return family(spec).build(spec, input_shape)
+def build_model(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> "keras.Model | Forecaster":
+    """Build the family named by ``spec['name']`` for windows of ``input_shape`` (timestep, features)
+    and ``outputs`` values per window: a Keras model for networks, a
+    :class:`~sweepcast.models.baselines.Forecaster` for baselines (which read the horizon from the data)."""
+    return family(spec).build(spec, input_shape, outputs)
 
 
-def validate_model(spec: Mapping[str, Any], timestep: int | None = None) -> None:
+def validate_model(spec: Mapping[str, Any], task: "ForecastTask | None" = None) -> None:
     """Check a model spec without TensorFlow, so config errors surface before training; with the
-    data's ``timestep``, also what a family needs of it (``check_timestep(spec, timestep)``)."""
+    data's forecast task, also what a family needs of it (a module's ``check_task(spec, task)``)."""
     module = family(spec)
     module.validate(spec)
-    if timestep is not None and hasattr(module, "check_timestep"):
-        module.check_timestep(spec, timestep)
+    if task is not None and hasattr(module, "check_task"):
+        module.check_task(spec, task)

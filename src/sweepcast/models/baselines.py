@@ -1,9 +1,9 @@
-"""What the baseline families share: windows' target positions and the fitted-forecaster shape.
+"""What the baseline families share: the fitted-forecaster shape and the target column.
 
 A baseline is not a Keras model: ``build`` returns an object with ``fit(data, seed)`` and
-``predict(data, split)`` in original units, for the same windows the networks forecast (window
-``i`` of a split reads rows ``i .. i+timestep-1`` and forecasts row ``i+timestep``), so its
-metrics line up with theirs to the row.
+``predict(data, split)`` giving ``[windows, horizon]`` forecasts in original units for the same
+windows the networks forecast (:meth:`~sweepcast.data.pipeline.PreparedData.target_rows`), so
+its metrics line up with theirs to the row.
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ class Forecaster(Protocol):
     def predict(self, data: "PreparedData", split: str) -> np.ndarray: ...
 
 
-def target_rows(data: "PreparedData", split: str) -> np.ndarray:
-    """Row numbers (in the whole cleaned series) of the values the split's windows forecast."""
-    start, stop = data.bounds[split]
-    return np.arange(start + data.timestep, stop)
-
-
 def series(data: "PreparedData") -> np.ndarray:
     """The whole target column in original units."""
     return data.frame[data.target].to_numpy(dtype=np.float64)
+
+
+def repeat(values: np.ndarray, horizon: int) -> np.ndarray:
+    """One value per window held flat over every horizon step: ``[windows, horizon]``."""
+    return np.repeat(values[:, None], horizon, axis=1)

@@ -2,7 +2,9 @@
 
 scikit-learn's ``HistGradientBoostingRegressor`` on each window flattened to ``timestep x
 features`` scaled values, predicting the scaled next target; its internal early stopping is off
-because it would validate on a random (leaky) sample of a time series.
+because it would validate on a random (leaky) sample of a time series. Trees give one output, so
+a direct horizon of H fits H models (``MultiOutputRegressor``): cost grows with H, and horizons
+above ``max_horizon`` are refused in favour of ``data.strategy=recursive`` (one model, fed back).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import numpy as np
 
 from sweepcast.errors import ConfigError
 from sweepcast.models import spec as checks
-from sweepcast.models.baselines import target_rows
+from sweepcast.models.recursive import recursive_forecast
 
 if TYPE_CHECKING:
     from sweepcast.data.pipeline import PreparedData
+    from sweepcast.data.windows import ForecastTask
 
 KIND = "baseline"
-KEYS = ("name", "max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")
+KEYS = ("name", "max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization", "max_horizon")
+TREE_PARAMS = ("max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")
 
 
 def validate(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -34,14 +38,23 @@ def validate(spec: Mapping[str, Any]) -> dict[str, Any]:
         "max_leaf_nodes": checks.positive_int(spec, "max_leaf_nodes", minimum=2),
         "min_samples_leaf": checks.positive_int(spec, "min_samples_leaf"),
         "l2_regularization": checks.non_negative(spec, "l2_regularization"),
+        "max_horizon": checks.positive_int({"max_horizon": spec.get("max_horizon", 24)}, "max_horizon"),
     }
 
 
-def window_matrix(data: "PreparedData", split: str) -> np.ndarray:
-    """``[windows, timestep * features]`` scaled inputs, gathered in one indexing step."""
-    rows = target_rows(data, split)
-    index = rows[:, None] - data.timestep + np.arange(data.timestep)[None, :]
-    return data.inputs[index].reshape(len(rows), -1)
+def check_task(spec: Mapping[str, Any], task: "ForecastTask") -> None:
+    """A direct horizon costs one model per step: refuse more than ``max_horizon`` of them."""
+    limit = spec.get("max_horizon", 24)
+    if task.outputs > limit:
+        raise ConfigError(
+            "data.horizon", f"at most model.max_horizon={limit} for a direct GBDT (one model per step); "
+            "use data.strategy=recursive or raise model.max_horizon", task.horizon,
+        )
+
+
+def flatten(windows: np.ndarray) -> np.ndarray:
+    """``[windows, timestep, features]`` -> the trees' ``[windows, timestep * features]`` design matrix."""
+    return windows.reshape(len(windows), -1)
 
 
 class GBDT:
@@ -51,18 +64,28 @@ class GBDT:
 
     def fit(self, data: "PreparedData", seed: int) -> dict[str, float]:
         from sklearn.ensemble import HistGradientBoostingRegressor
+        from sklearn.multioutput import MultiOutputRegressor
 
-        self.model = HistGradientBoostingRegressor(**self.params, early_stopping=False, random_state=seed)
-        x, y = window_matrix(data, "train"), data.targets[target_rows(data, "train")]
+        check_task(self.params, data.task)
+        steps = data.task.outputs
+        trees = HistGradientBoostingRegressor(
+            **{k: self.params[k] for k in TREE_PARAMS}, early_stopping=False, random_state=seed
+        )
+        self.model = trees if steps == 1 else MultiOutputRegressor(trees)
+        x, y = flatten(data.windows("train", steps)), data.scaled_targets("train", steps)
         started = time.perf_counter()
-        self.model.fit(x, y)
+        self.model.fit(x, y.ravel() if steps == 1 else y)
         seconds = time.perf_counter() - started
+        fitted = [self.model] if steps == 1 else self.model.estimators_
         return {"train_samples_per_second": len(y) / seconds if seconds > 0 else float("nan"),
-                "trees": float(self.model.n_iter_)}
+                "trees": float(sum(m.n_iter_ for m in fitted))}
 
     def predict(self, data: "PreparedData", split: str) -> np.ndarray:
-        return data.inverse_target(self.model.predict(window_matrix(data, split)))
+        if data.task.outputs < data.horizon:
+            return recursive_forecast(lambda windows: self.model.predict(flatten(windows)), data, split)
+        scaled = self.model.predict(flatten(data.windows(split)))
+        return data.inverse_target(scaled.reshape(len(scaled), -1))
 
 
-def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> GBDT:
+def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> GBDT:
     return GBDT(validate(spec))

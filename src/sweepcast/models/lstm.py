@@ -29,7 +29,7 @@ def validate(spec: Mapping[str, Any]) -> LSTMSpec:
     return LSTMSpec(checks.recurrent_spec(spec), checks.head_spec(spec))
 
 
-def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> "keras.Model":
+def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> "keras.Model":
     """A compiled-ready (not compiled) Keras model for windows of ``input_shape``."""
     import keras
 
@@ -47,4 +47,4 @@ def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 
         )(x)
         if s.stack.dropout > 0:
             x = keras.layers.Dropout(s.stack.dropout, name=f"dropout_{i + 1}")(x)
-    return keras.Model(inputs, checks.dense_head(keras, x, s.head, horizon), name="lstm")
+    return keras.Model(inputs, checks.dense_head(keras, x, s.head, outputs), name="lstm")

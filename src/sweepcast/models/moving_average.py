@@ -1,4 +1,4 @@
-"""Moving average: the mean of the last ``window`` values."""
+"""Moving average: the mean of the last ``window`` values, held flat over the horizon."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import numpy as np
 
 from sweepcast.errors import ConfigError
 from sweepcast.models import spec as checks
-from sweepcast.models.baselines import series, target_rows
+from sweepcast.models.baselines import repeat, series
 
 if TYPE_CHECKING:
     from sweepcast.data.pipeline import PreparedData
+    from sweepcast.data.windows import ForecastTask
 
 KIND = "baseline"
 KEYS = ("name", "window")
@@ -22,10 +23,10 @@ def validate(spec: Mapping[str, Any]) -> int:
     return checks.positive_int(spec, "window")
 
 
-def check_timestep(spec: Mapping[str, Any], timestep: int) -> None:
+def check_task(spec: Mapping[str, Any], task: "ForecastTask") -> None:
     """The average reads only the window it is given."""
-    if spec["window"] > timestep:
-        raise ConfigError("model.window", f"at most data.timestep={timestep} (the window it sees)", spec["window"])
+    if spec["window"] > task.timestep:
+        raise ConfigError("model.window", f"at most data.timestep={task.timestep} (the window it sees)", spec["window"])
 
 
 class MovingAverage:
@@ -33,14 +34,14 @@ class MovingAverage:
         self.window = window
 
     def fit(self, data: "PreparedData", seed: int) -> dict[str, float]:
-        check_timestep({"window": self.window}, data.timestep)
+        check_task({"window": self.window}, data.task)
         return {}
 
     def predict(self, data: "PreparedData", split: str) -> np.ndarray:
         sums = np.concatenate([[0.0], np.cumsum(series(data))])  # running sums: O(n) for any window
-        rows = target_rows(data, split)
-        return (sums[rows] - sums[rows - self.window]) / self.window
+        rows = data.target_rows(split)
+        return repeat((sums[rows] - sums[rows - self.window]) / self.window, data.horizon)
 
 
-def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> MovingAverage:
+def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> MovingAverage:
     return MovingAverage(validate(spec))

@@ -1,4 +1,4 @@
-"""Persistence: the next value is the last one seen (the livestream study's implicit baseline)."""
+"""Persistence: every next value is the last one seen (the livestream study's implicit baseline)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from sweepcast.models import spec as checks
-from sweepcast.models.baselines import series, target_rows
+from sweepcast.models.baselines import repeat, series
 
 if TYPE_CHECKING:
     from sweepcast.data.pipeline import PreparedData
@@ -25,9 +25,9 @@ class Persistence:
         return {}
 
     def predict(self, data: "PreparedData", split: str) -> np.ndarray:
-        return series(data)[target_rows(data, split) - 1]
+        return repeat(series(data)[data.target_rows(split) - 1], data.horizon)
 
 
-def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> Persistence:
+def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> Persistence:
     validate(spec)
     return Persistence()

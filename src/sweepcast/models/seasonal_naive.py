@@ -1,4 +1,4 @@
-"""Seasonal naive: the value one period ago (one day of minutes by default)."""
+"""Seasonal naive: each step's value one period earlier (one day of minutes by default)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import numpy as np
 
 from sweepcast.errors import ConfigError
 from sweepcast.models import spec as checks
-from sweepcast.models.baselines import series, target_rows
+from sweepcast.models.baselines import series
 
 if TYPE_CHECKING:
     from sweepcast.data.pipeline import PreparedData
+    from sweepcast.data.windows import ForecastTask
 
 KIND = "baseline"
 KEYS = ("name", "period")
@@ -22,22 +23,31 @@ def validate(spec: Mapping[str, Any]) -> int:
     return checks.positive_int(spec, "period")
 
 
+def check_task(spec: Mapping[str, Any], task: "ForecastTask") -> None:
+    """Step ``k`` reads the value ``period - k`` steps before the window's end: beyond ``period``
+    steps ahead that value lies in the future."""
+    if spec["period"] < task.horizon:
+        raise ConfigError("model.period", f"at least data.horizon={task.horizon} (a season must be observed to repeat it)",
+                          spec["period"])
+
+
 class SeasonalNaive:
     def __init__(self, period: int) -> None:
         self.period = period
 
     def fit(self, data: "PreparedData", seed: int) -> dict[str, float]:
-        train = data.bounds["train"][1] - data.bounds["train"][0]
+        check_task({"period": self.period}, data.task)
+        train = data.bounds.length("train")
         if self.period > train:
             raise ConfigError("model.period", f"at most the training split's {train} rows", self.period)
         return {}
 
     def predict(self, data: "PreparedData", split: str) -> np.ndarray:
-        rows = target_rows(data, split) - self.period
+        rows = data.target_rows(split)[:, None] + np.arange(data.horizon)[None, :] - self.period
         if rows.min() < 0:  # numpy would wrap to the series' end: forecasting from the future
             raise ConfigError("model.period", f"a period with history before every '{split}' window", self.period)
         return series(data)[rows]
 
 
-def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> SeasonalNaive:
+def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> SeasonalNaive:
     return SeasonalNaive(validate(spec))

@@ -34,7 +34,7 @@ def validate(spec: Mapping[str, Any]) -> Seq2SeqSpec:
     return Seq2SeqSpec(checks.recurrent_spec(spec), heads, checks.head_spec(spec))
 
 
-def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> "keras.Model":
+def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> "keras.Model":
     import keras
 
     s = validate(spec)
@@ -56,4 +56,4 @@ def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 
                                                dropout=stack.dropout, kernel_regularizer=penalty,
                                                name="self_attention")(x, x)
     x = keras.layers.GlobalAveragePooling1D(name="pool")(keras.layers.Add(name="attention_residual")([x, attended]))
-    return keras.Model(inputs, checks.dense_head(keras, x, s.head, horizon), name="seq2seq")
+    return keras.Model(inputs, checks.dense_head(keras, x, s.head, outputs), name="seq2seq")

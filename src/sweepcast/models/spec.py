@@ -114,10 +114,10 @@ def regularizer(keras: Any, head: HeadSpec) -> Any:
     return keras.regularizers.L2(head.l2) if head.l2 > 0 else None
 
 
-def dense_head(keras: Any, x: Any, head: HeadSpec, horizon: int) -> Any:
+def dense_head(keras: Any, x: Any, head: HeadSpec, outputs: int) -> Any:
     """The shared readout of every network family: optional hidden Dense layers, then one output
-    per horizon step."""
+    per forecast step (``horizon`` for direct models, 1 for recursive ones)."""
     penalty = regularizer(keras, head)
     for i, units in enumerate(head.units):
         x = keras.layers.Dense(units, activation=head.activation, kernel_regularizer=penalty, name=f"head_{i + 1}")(x)
-    return keras.layers.Dense(horizon, activation=head.output_activation, kernel_regularizer=penalty, name="forecast")(x)
+    return keras.layers.Dense(outputs, activation=head.output_activation, kernel_regularizer=penalty, name="forecast")(x)

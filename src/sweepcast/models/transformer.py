@@ -59,7 +59,7 @@ def positional_encoding(length: int, depth: int) -> np.ndarray:
     return np.where(np.arange(depth) % 2 == 0, np.sin(angles), np.cos(angles)).astype(np.float32)
 
 
-def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 1) -> "keras.Model":
+def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> "keras.Model":
     import keras
 
     s = validate(spec)
@@ -83,4 +83,4 @@ def build(spec: Mapping[str, Any], input_shape: tuple[int, int], horizon: int = 
         x = keras.layers.Flatten(name="readout")(x)
     else:
         x = keras.layers.GlobalAveragePooling1D(name="readout")(x)
-    return keras.Model(inputs, checks.dense_head(keras, x, s.head, horizon), name="transformer")
+    return keras.Model(inputs, checks.dense_head(keras, x, s.head, outputs), name="transformer")

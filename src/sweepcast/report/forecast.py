@@ -34,6 +34,19 @@ def forecast_figure(
     return figure
 
 
+def step_error_figure(model_rmse: list[float], baseline_rmse: list[float], target: str) -> go.Figure:
+    """Test RMSE at each lead time for the model and persistence: where a multi-step forecast
+    stops paying off."""
+    steps = list(range(1, len(model_rmse) + 1))
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=steps, y=model_rmse, name="model", mode="lines+markers", line={"color": "#d62728"}))
+    figure.add_trace(go.Scatter(x=steps, y=baseline_rmse, name="persistence", mode="lines+markers",
+                                line={"color": "#1f77b4", "dash": "dot"}))
+    figure.update_layout(title=f"{target}: test RMSE by forecast step", xaxis_title="steps ahead",
+                         yaxis_title="RMSE", template="plotly_white", xaxis={"dtick": 1 if len(steps) <= 24 else None})
+    return figure
+
+
 def figure_html(figure: go.Figure, plotlyjs: str) -> str:
     """``embed`` makes a page that works offline (~5 MB); ``cdn`` a small page that loads plotly.js online."""
     include: bool | str = True if plotlyjs == "embed" else "cdn"
