@@ -175,3 +175,18 @@ def test_multi_step_forecast_is_scored_per_step_and_pooled(strategy: str, tmp_pa
     assert scalers["horizon"] == 10 and scalers["strategy"] == strategy
     outputs = mlflow.pyfunc.load_model(run.data.tags["model_uri"]).predict(np.zeros((2, 20, 1), dtype=np.float32))
     assert np.asarray(outputs).shape == (2, 10 if strategy == "direct" else 1)
+
+
+@pytest.mark.slow
+def test_multivariate_gbdt_with_calendar_over_a_horizon(tmp_path: Path) -> None:
+    """A baseline on several inputs (flattened livestream columns plus calendar features) forecasting
+    three steps goes through the same path and logs the same metrics as a network."""
+    done = train(tmp_path, "trainer=smoke", "trainer.max_points=600", "data.timestep=20", "model=gbdt",
+                 "model.max_iter=20", "data.features=[WATCH_UCNT,natural_all,paid_all]", "data.calendar.enabled=true",
+                 "data.horizon=3")
+    assert_ok(done)
+    (run,) = runs(tmp_path)
+    assert run.info.status == "FINISHED" and run.data.params["data.horizon"] == "3"
+    assert {"test_rmse", "skill", "trees", "baseline_test_rmse"} <= set(run.data.metrics)
+    assert run.data.metrics["trees"] == 3 * 20  # one 20-tree model per step
+    assert "input feature(s)" in done.stdout + done.stderr
