@@ -62,6 +62,6 @@ def test_missing_target_and_feature(tmp_path) -> None:
 
 def test_path_required_and_unknown_source() -> None:
     with pytest.raises(ConfigError, match="data.path"):
-        prepare({"source": "csv_series", "path": None})
+        prepare({"source": "csv_series", "path": None, "timestep": 5})
     with pytest.raises(ConfigError, match="data.source"):
-        prepare({"source": "parquet"})
+        prepare({"source": "parquet", "timestep": 5})

@@ -32,6 +32,14 @@ def read_series_csv(
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise DataError(f"{path}: not a readable CSV file ({_first_line(err)})") from None
+    return parse_series_frame(raw, str(path), timestamp_column, value_columns)
+
+
+def parse_series_frame(
+    raw: pd.DataFrame, path: str, timestamp_column: str = "timestamp", value_columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The parsing half of :func:`read_series_csv`, for rows already read as text (a CSV file,
+    or the rows an exported model receives); ``path`` names the source in errors."""
     if timestamp_column not in raw.columns:
         raise DataError(
             f"{path}: missing timestamp column '{timestamp_column}' "

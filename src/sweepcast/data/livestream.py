@@ -335,6 +335,12 @@ def read_livestream_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     except OSError as err:
         raise DataError(f"{shown}: cannot read file ({err.strerror or err})") from None
 
+    return parse_livestream_frame(frame, shown)
+
+
+def parse_livestream_frame(frame: pd.DataFrame, shown: str) -> pd.DataFrame:
+    """The parsing half of :func:`read_livestream_csv`, for rows already read as text (a CSV
+    file, or the rows an exported model receives); ``shown`` names the source in errors."""
     frame = _drop_index_column(frame)
     present = [str(c) for c in frame.columns]
     for required in (TIME_COLUMN, NATURAL_COLUMN, PAID_COLUMN):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -114,21 +114,11 @@ class PreparedData:
 def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> PreparedData:
     """Load, clean, cap to the last ``max_points`` rows, split and scale (fit on train only)."""
     task = forecast_task(data_cfg)  # config errors before reading any file
+    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1):
+        raise ConfigError("trainer.max_points", "a positive integer or null", max_points)
     raw, source = load_source(data_cfg)
-    target = data_cfg.get("target")
-    features = resolve_features(raw, source, target, data_cfg.get("features"))
-    spec = clean_spec(data_cfg.get("clean") or {})
-    frame, report = clean(raw[unique([target, *features, *spec.dead_day_columns])], spec, source)
-    frame = frame[unique([target, *features])]
-    if max_points is not None:
-        if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
-            raise ConfigError("trainer.max_points", "a positive integer or null", max_points)
-        frame = frame.iloc[-max_points:]
-    calendar = calendar_spec(data_cfg.get("calendar"))
-    if calendar.enabled:  # derived from timestamps: added after cleaning, scaled like any input
-        extra = calendar_features(frame.index, calendar)
-        frame = frame.join(extra)
-        features = unique([*features, *extra.columns])
+    frame, features, report = model_frame(raw, source, data_cfg, max_points)
+    target = data_cfg["target"]
     bounds = split_bounds(len(frame), data_cfg.get("split") or {})
     check_windows(task, bounds)
     input_scaler, target_scaler = (make_scaler(data_cfg.get("scaler", "minmax")) for _ in range(2))
@@ -157,6 +147,33 @@ def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> Prepa
         " / ".join(f"{name} {bounds.length(name)}" for name in SPLITS), task.timestep, task.horizon, task.strategy,
     )
     return prepared
+
+
+def model_frame(
+    raw: pd.DataFrame, source: str, data_cfg: Mapping[str, Any], max_points: int | None = None, dead_days: bool = True
+) -> tuple[pd.DataFrame, list[str], CleanReport]:
+    """Parsed rows -> the cleaned ``[target, *inputs]`` frame models read, with its input columns.
+
+    Training and an exported model's forecasts both come through here, so a forecast sees the
+    preprocessing its model was trained on. ``dead_days=False`` (forecasting) keeps quiet days:
+    the latest rows are what a forecast starts from, however quiet. Calendar columns are derived
+    from the cleaned timestamps after the optional cap to the last ``max_points`` rows.
+    """
+    target = data_cfg.get("target")
+    features = resolve_features(raw, source, target, data_cfg.get("features"))
+    spec = clean_spec(data_cfg.get("clean") or {})
+    if not dead_days:
+        spec = replace(spec, dead_day_threshold=None)
+    frame, report = clean(raw[unique([target, *features, *spec.dead_day_columns])], spec, source)
+    frame = frame[unique([target, *features])]
+    if max_points is not None:
+        frame = frame.iloc[-max_points:]
+    calendar = calendar_spec(data_cfg.get("calendar"))
+    if calendar.enabled:  # derived from timestamps: added after cleaning, scaled like any input
+        extra = calendar_features(frame.index, calendar)
+        frame = frame.join(extra)
+        features = unique([*features, *extra.columns])
+    return frame, features, report
 
 
 def resolve_features(raw: pd.DataFrame, source: str, target: Any, features: Any) -> list[str]:

@@ -1,8 +1,10 @@
-"""Source registry: ``data.source`` name -> loader returning a raw frame and its description.
+"""Source registry: ``data.source`` name -> loader returning a raw frame and its description,
+and -> row parser turning rows already read as text (what an exported model receives) into the
+same frame.
 
-A loader returns float64 columns indexed by a DatetimeIndex named ``timestamp``, in file
-order; cleaning happens later. Adding a source is one function here and one YAML file in
-``conf/data/``.
+Both return float64 columns indexed by a DatetimeIndex named ``timestamp``, in file order;
+cleaning happens later. Adding a source is one loader and one row parser here and one YAML file
+in ``conf/data/``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,35 @@ SOURCES: dict[str, Loader] = {
     "livestream": load_livestream,
     "csv_series": load_csv_series,
 }
+
+
+def parse_livestream_rows(cfg: Mapping[str, Any], rows: pd.DataFrame, name: str) -> pd.DataFrame:
+    from sweepcast.data.livestream import parse_livestream_frame
+
+    return parse_livestream_frame(rows, name)
+
+
+def parse_series_rows(cfg: Mapping[str, Any], rows: pd.DataFrame, name: str) -> pd.DataFrame:
+    from sweepcast.data.csv_series import parse_series_frame
+
+    columns = cfg.get("value_columns")
+    return parse_series_frame(rows, name, cfg.get("timestamp_column", "timestamp"), list(columns) if columns else None)
+
+
+RowParser = Callable[[Mapping[str, Any], pd.DataFrame, str], pd.DataFrame]
+ROW_PARSERS: dict[str, RowParser] = {
+    "livestream": parse_livestream_rows,
+    "csv_series": parse_series_rows,
+}
+
+
+def parse_rows(cfg: Mapping[str, Any], rows: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Rows in the source's raw layout, every cell as text (as ``pd.read_csv(dtype=str)`` gives
+    them), parsed exactly as the source's files are; ``name`` names the rows in errors."""
+    source = cfg.get("source")
+    if source not in ROW_PARSERS:
+        raise ConfigError("data.source", f"one of {tuple(ROW_PARSERS)}", source)
+    return ROW_PARSERS[source](cfg, rows, name)
 
 
 def load_source(cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
