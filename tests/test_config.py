@@ -59,3 +59,15 @@ def test_every_shipped_group_option_composes() -> None:
         for option in sorted((ROOT / "conf" / group).glob("*.yaml")):
             cfg = composed(f"{group}={option.stem}")
             assert OmegaConf.create(cfg)[group] is not None
+
+
+@pytest.mark.parametrize("model", ["lstm", "seq2seq", "transformer", "persistence", "moving_average", "gbdt"])
+def test_every_family_composes_and_validates_at_horizon_ten(model: str) -> None:
+    """What the error messages tell users to override exists in the shipped configs."""
+    from sweepcast.data.windows import forecast_task
+
+    cfg = composed(f"model={model}", "data.horizon=10", "data.strategy=recursive")
+    validate_model(cfg["model"], forecast_task(cfg["data"]))
+    if model == "gbdt":
+        cfg = composed("model=gbdt", "data.horizon=30", "model.max_horizon=30")
+        validate_model(cfg["model"], forecast_task(cfg["data"]))

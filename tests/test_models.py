@@ -157,3 +157,20 @@ def test_recursive_and_direct_forecasts_agree_in_shape(spec: dict, tmp_path) -> 
             assert np.allclose(forecast[:, 0], one_step[:, 0], atol=1e-4)
             assert not np.allclose(forecast[:, 1], forecast[:, 0])  # later steps read fed-back values
     assert shapes["direct"] == shapes["recursive"] == (data.bounds.length("test") - 8 - 10 + 1, 10)
+
+
+def test_recursive_feed_back_reproduces_a_linear_series_exactly(tmp_path) -> None:
+    """A one-step rule that extrapolates the last two scaled inputs linearly is exact on a straight
+    line, so fed back in the right scale and position it must reproduce every step's truth; feeding
+    back unscaled values or at the wrong end of the window would not."""
+    from sweepcast.data.pipeline import prepare
+    from sweepcast.models.recursive import recursive_forecast
+    from tests.test_windows import series_cfg, write_series
+
+    path = write_series(tmp_path / "line.csv", 3.0 * np.arange(200) + 7.0)
+    data = prepare({**series_cfg(path, timestep=6, horizon=5, scaler="standard"), "strategy": "recursive"})
+
+    def extrapolate(windows: np.ndarray) -> np.ndarray:  # scaled input units == scaled target units here
+        return 2 * windows[:, -1, 0] - windows[:, -2, 0]
+
+    assert np.allclose(recursive_forecast(extrapolate, data, "test"), data.target_matrix("test"), atol=1e-3)

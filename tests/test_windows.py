@@ -53,6 +53,8 @@ def test_timestep_and_horizon_must_fit_every_split() -> None:
         check_windows(ForecastTask(15), b)
     with pytest.raises(DataError, match="data.timestep=11 with data.horizon=5 leaves no window in the val split"):
         check_windows(ForecastTask(11, horizon=5), b)
+    with pytest.raises(DataError, match=r"data.horizon=15 leaves no window in the val split \(15 rows\); use a horizon below 15"):
+        check_windows(ForecastTask(1, horizon=15), b)
 
 
 @pytest.mark.parametrize(("cfg", "key"), [
@@ -69,10 +71,15 @@ def test_bad_forecast_task_names_its_key(cfg: dict, key: str) -> None:
         forecast_task(cfg)
 
 
+def test_a_calendar_that_is_not_a_mapping_is_named_before_the_strategy_check() -> None:
+    with pytest.raises(ConfigError, match="data.calendar"):
+        forecast_task({"timestep": 5, "horizon": 3, "strategy": "recursive", "target": "y", "calendar": True})
+
+
 def test_forecast_task_outputs() -> None:
     assert forecast_task({"timestep": 5}) == ForecastTask(5, 1, "direct")
     assert forecast_task({"timestep": 5, "horizon": 10}).outputs == 10
-    recursive = forecast_task({"timestep": 5, "horizon": 10, "strategy": "recursive", "target": "y", "features": ["y"]})
+    recursive = forecast_task({"timestep": 5, "horizon": 10, "strategy": "recursive", "target": "y", "features": ["y", "y"]})
     assert recursive.outputs == 1 and recursive.horizon == 10
 
 

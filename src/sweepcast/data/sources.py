@@ -1,24 +1,32 @@
-"""Source registry: ``data.source`` name -> loader returning a raw frame and its description,
-and -> row parser turning rows already read as text (what an exported model receives) into the
-same frame.
+"""Source registry: ``data.source`` name -> how to load it, parse rows of it, and render rows of it.
 
-Both return float64 columns indexed by a DatetimeIndex named ``timestamp``, in file order;
-cleaning happens later. Adding a source is one loader and one row parser here and one YAML file
-in ``conf/data/``.
+``load`` reads the configured file (or generates the embedded default); ``parse_rows`` turns rows
+already read as text, such as those an exported model receives, into the same frame; ``render_rows``
+goes back from that frame to the raw text layout (an exported model's input example). Frames
+hold float64 columns indexed by a DatetimeIndex named ``timestamp``, in file order; cleaning
+happens later. Adding a source is one :class:`Source` here and one YAML file in ``conf/data/``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import pandas as pd
 
 from sweepcast.errors import ConfigError
 
-Loader = Callable[[Mapping[str, Any]], tuple[pd.DataFrame, str]]
+Config = Mapping[str, Any]
 
 
-def load_livestream(cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
+@dataclass(frozen=True)
+class Source:
+    load: Callable[[Config], tuple[pd.DataFrame, str]]
+    parse_rows: Callable[[Config, pd.DataFrame, str], pd.DataFrame]
+    render_rows: Callable[[Config, pd.DataFrame], pd.DataFrame]
+
+
+def load_livestream(cfg: Config) -> tuple[pd.DataFrame, str]:
     """The real Douyin CSV layout when ``path`` is set, else the embedded synthetic stream."""
     from sweepcast.data import livestream
 
@@ -30,7 +38,19 @@ def load_livestream(cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
     return frame, f"synthetic livestream ({days} days, seed {seed})"
 
 
-def load_csv_series(cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
+def parse_livestream_rows(cfg: Config, rows: pd.DataFrame, name: str) -> pd.DataFrame:
+    from sweepcast.data.livestream import parse_livestream_frame
+
+    return parse_livestream_frame(rows, name)
+
+
+def render_livestream_rows(cfg: Config, frame: pd.DataFrame) -> pd.DataFrame:
+    from sweepcast.data.livestream import to_raw_layout
+
+    return as_text(to_raw_layout(frame))
+
+
+def load_csv_series(cfg: Config) -> tuple[pd.DataFrame, str]:
     """Any CSV with a timestamp column and numeric value columns."""
     from sweepcast.data.csv_series import read_series_csv
 
@@ -41,44 +61,50 @@ def load_csv_series(cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
     return frame, str(cfg["path"])
 
 
-SOURCES: dict[str, Loader] = {
-    "livestream": load_livestream,
-    "csv_series": load_csv_series,
-}
-
-
-def parse_livestream_rows(cfg: Mapping[str, Any], rows: pd.DataFrame, name: str) -> pd.DataFrame:
-    from sweepcast.data.livestream import parse_livestream_frame
-
-    return parse_livestream_frame(rows, name)
-
-
-def parse_series_rows(cfg: Mapping[str, Any], rows: pd.DataFrame, name: str) -> pd.DataFrame:
+def parse_series_rows(cfg: Config, rows: pd.DataFrame, name: str) -> pd.DataFrame:
     from sweepcast.data.csv_series import parse_series_frame
 
     columns = cfg.get("value_columns")
     return parse_series_frame(rows, name, cfg.get("timestamp_column", "timestamp"), list(columns) if columns else None)
 
 
-RowParser = Callable[[Mapping[str, Any], pd.DataFrame, str], pd.DataFrame]
-ROW_PARSERS: dict[str, RowParser] = {
-    "livestream": parse_livestream_rows,
-    "csv_series": parse_series_rows,
+def render_series_rows(cfg: Config, frame: pd.DataFrame) -> pd.DataFrame:
+    stamps = frame.index.strftime("%Y-%m-%d %H:%M:%S")
+    return as_text(pd.concat([pd.DataFrame({cfg.get("timestamp_column", "timestamp"): stamps}),
+                              frame.reset_index(drop=True)], axis=1))
+
+
+SOURCES: dict[str, Source] = {
+    "livestream": Source(load_livestream, parse_livestream_rows, render_livestream_rows),
+    "csv_series": Source(load_csv_series, parse_series_rows, render_series_rows),
 }
 
 
-def parse_rows(cfg: Mapping[str, Any], rows: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Rows in the source's raw layout, every cell as text (as ``pd.read_csv(dtype=str)`` gives
-    them), parsed exactly as the source's files are; ``name`` names the rows in errors."""
-    source = cfg.get("source")
-    if source not in ROW_PARSERS:
-        raise ConfigError("data.source", f"one of {tuple(ROW_PARSERS)}", source)
-    return ROW_PARSERS[source](cfg, rows, name)
-
-
-def load_source(cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
-    """Dispatch on ``data.source``."""
+def source(cfg: Config) -> Source:
     name = cfg.get("source")
     if name not in SOURCES:
         raise ConfigError("data.source", f"one of {tuple(SOURCES)}", name)
-    return SOURCES[name](cfg)
+    return SOURCES[name]
+
+
+def load_source(cfg: Config) -> tuple[pd.DataFrame, str]:
+    """Dispatch on ``data.source``."""
+    return source(cfg).load(cfg)
+
+
+def parse_rows(cfg: Config, rows: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Rows in the source's raw layout, parsed exactly as its files are; cells may be text or
+    numbers (JSON requests carry both); ``name`` names the rows in errors."""
+    return source(cfg).parse_rows(cfg, as_text(rows), name)
+
+
+def as_text(rows: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as the text a CSV reader would give (missing cells stay missing)."""
+    def text(value: Any) -> Any:
+        if value is None or isinstance(value, str) or (isinstance(value, float) and value != value):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    return rows.astype(object).map(text)

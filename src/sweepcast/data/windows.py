@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
+from sweepcast.data.calendar import calendar_spec
 from sweepcast.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # tensorflow is imported lazily: it costs seconds and bad input should fail fast
@@ -53,9 +54,9 @@ def forecast_task(data_cfg: Mapping[str, object]) -> ForecastTask:
         raise ConfigError("data.horizon", "an integer >= 1 (steps to forecast)", horizon)
     if strategy not in STRATEGIES:
         raise ConfigError("data.strategy", f"one of {STRATEGIES}", strategy)
-    calendar = data_cfg.get("calendar") or {}
-    univariate = data_cfg.get("features") in (None, [data_cfg.get("target")])
-    if strategy == "recursive" and horizon > 1 and (not univariate or calendar.get("enabled")):
+    features = data_cfg.get("features")
+    univariate = features is None or (isinstance(features, (list, tuple)) and set(features) == {data_cfg.get("target")})
+    if strategy == "recursive" and horizon > 1 and (not univariate or calendar_spec(data_cfg.get("calendar")).enabled):
         raise ConfigError(
             "data.strategy", "direct when data.features or data.calendar add inputs (recursive feeds "
             "predictions back as the only input)", strategy,
@@ -101,11 +102,13 @@ def make_scaler(name: str) -> MinMaxScaler | StandardScaler | RobustScaler:
 def check_windows(task: ForecastTask, bounds: SplitBounds) -> None:
     """Every split must hold at least one full window plus its ``horizon`` targets."""
     for name in SPLITS:
-        if window_count(bounds.length(name), task.timestep, task.horizon) < 1:
-            room = bounds.length(name) - task.horizon
+        rows = bounds.length(name)
+        if window_count(rows, task.timestep, task.horizon) < 1:
+            advice = (f"a timestep below {rows - task.horizon + 1}" if task.horizon < rows
+                      else f"a horizon below {rows}")
             raise DataError(
                 f"data.timestep={task.timestep} with data.horizon={task.horizon} leaves no window in the {name} split "
-                f"({bounds.length(name)} rows); use a timestep below {max(room + 1, 1)}, a shorter horizon or more data"
+                f"({rows} rows); use {advice}, or more data"
             )
 
 

@@ -77,7 +77,8 @@ class GBDT:
         self.model.fit(x, y.ravel() if steps == 1 else y)
         seconds = time.perf_counter() - started
         fitted = [self.model] if steps == 1 else self.model.estimators_
-        return {"train_samples_per_second": len(y) / seconds if seconds > 0 else float("nan"),
+        fitted_values = y.size  # windows x models: comparable across horizons
+        return {"train_samples_per_second": fitted_values / seconds if seconds > 0 else float("nan"),
                 "trees": float(sum(m.n_iter_ for m in fitted))}
 
     def predict(self, data: "PreparedData", split: str) -> np.ndarray:

@@ -24,8 +24,8 @@ def validate(spec: Mapping[str, Any]) -> int:
 
 
 def check_task(spec: Mapping[str, Any], task: "ForecastTask") -> None:
-    """Step ``k`` reads the value ``period - k`` steps before the window's end: beyond ``period``
-    steps ahead that value lies in the future."""
+    """Step ``k`` (1-based) reads the value ``period`` rows before its target, ``period - k + 1``
+    rows back from the window's last row: beyond ``period`` steps ahead that value is in the future."""
     if spec["period"] < task.horizon:
         raise ConfigError("model.period", f"at least data.horizon={task.horizon} (a season must be observed to repeat it)",
                           spec["period"])
