@@ -20,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from sweepcast import tracking
 from sweepcast.data.calendar import calendar_spec
-from sweepcast.data.pipeline import PreparedData, prepare
+from sweepcast.data.pipeline import PreparedData, prepare, row_step
 from sweepcast.data.windows import forecast_task, scaler_state
 from sweepcast.errors import ConfigError, SweepcastError, TrialPruned
 from sweepcast.metrics import forecast_metrics, per_step, rmse, skill
@@ -180,6 +180,7 @@ def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], tes
             "timestep": data.timestep,
             "horizon": data.horizon,
             "strategy": data.task.strategy,
+            "step": str(row_step(data.frame.index, data.source)),  # forecast timestamps follow it
             "input_scaler": scaler_state(data.input_scaler),
             "target_scaler": scaler_state(data.target_scaler),
         },
@@ -225,8 +226,17 @@ def job_tags() -> dict[str, str]:
     from sweepcast.sweeper.study import redact_override
 
     command = " ".join([Path(sys.argv[0]).name, *map(redact_override, sys.argv[1:])])  # no storage passwords
-    tags = {"hydra_job_dir": hydra_value("runtime.output_dir") or "", "command": command}
+    tags = {"hydra_job_dir": hydra_value("runtime.output_dir") or "", "command": command,
+            "job_overrides": " ".join(map(redact_override, job_overrides()))}
     return {k: v for k, v in tags.items() if v}
+
+
+def job_overrides() -> list[str]:
+    """This job's own overrides (a sweep trial's point, not the sweep's command line): with
+    ``python train.py`` in front they reproduce the run."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def job_log_file() -> Path | None:

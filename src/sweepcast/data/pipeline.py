@@ -176,6 +176,14 @@ def model_frame(
     return frame, features, report
 
 
+def row_step(index: pd.DatetimeIndex, name: str) -> pd.Timedelta:
+    """The most common time between rows: the series' frequency, which a forecast's timestamps follow."""
+    gaps = pd.Series(index).diff().dropna()
+    if gaps.empty:
+        raise DataError(f"{name}: needs at least two rows to know the time between them")
+    return gaps.mode().iloc[0]
+
+
 def resolve_features(raw: pd.DataFrame, source: str, target: Any, features: Any) -> list[str]:
     """Input columns: the target alone by default (univariate), else the listed columns."""
     if not isinstance(target, str) or target not in raw.columns:

@@ -1,0 +1,162 @@
+"""``python -m sweepcast``: the verbs around training (``train.py`` stays Hydra's entry).
+
+    python -m sweepcast export sweeps/<name> --to exports/best
+    python -m sweepcast export --experiment livestream --metric test_rmse --to exports/best
+    python -m sweepcast predict exports/best --input day.csv --horizon 10 [--output forecast.csv]
+
+A user error prints one ``error:`` line and exits with status 2, like ``train.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from sweepcast.errors import SweepcastError
+
+log = logging.getLogger("sweepcast")
+DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m sweepcast", description="sweepcast: export and use forecasting models")
+    verbs = root.add_subparsers(dest="verb", required=True)
+
+    export = verbs.add_parser("export", help="package the best run as a raw-input MLflow model and register it")
+    export.add_argument("sweep", nargs="?", type=Path, help="a sweep folder, sweeps/<study_name>")
+    export.add_argument("--experiment", help="instead of a sweep: every run of this MLflow experiment")
+    export.add_argument("--run", help="instead of a sweep: this MLflow run id (e.g. one picked in the UI)")
+    export.add_argument("--to", type=Path, required=True, help="folder to write the MLflow model to")
+    export.add_argument("--metric", help="rank runs by this metric (default: the sweep's, else val_rmse)")
+    export.add_argument("--direction", choices=("minimize", "maximize"),
+                        help="default: the sweep's; else maximize for *r2 and skill, minimize otherwise")
+    export.add_argument("--name", help="registered model name (default <experiment>-<target>-forecaster)")
+    export.add_argument("--tracking-uri", help=f"MLflow store (default $MLFLOW_TRACKING_URI, else {DEFAULT_STORE})")
+    export.add_argument("--force", action="store_true", help="replace an existing --to folder")
+
+    predict = verbs.add_parser("predict", help="forecast the steps after the last row of a raw data file")
+    predict.add_argument("model", type=Path, help="an exported model folder")
+    predict.add_argument("--input", type=Path, required=True, help="CSV in the training data's layout")
+    predict.add_argument("--horizon", type=int, help="steps to forecast (default: the model's horizon)")
+    predict.add_argument("--output", type=Path, help="also write the forecast table to this CSV")
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file is noise here
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = parser().parse_args(argv)
+    try:
+        if args.verb == "export":
+            export(args)
+        else:
+            predict(args)
+    except SweepcastError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def store_uri(given: str | None) -> str:
+    """The MLflow store to read; a local SQLite file must already exist (export creates nothing there)."""
+    from sweepcast.tracking import resolve_tracking_uri
+
+    uri = given or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        path = Path(uri[len(prefix):]) if uri.startswith(prefix + "/") else Path(uri[len(prefix):]).resolve()
+        if not path.is_file():
+            raise SweepcastError(f"--tracking-uri {uri}: no MLflow store at {path}; run where you trained or pass "
+                                 "--tracking-uri")
+        return prefix + str(path)
+    return resolve_tracking_uri(uri)
+
+
+def export(args: argparse.Namespace) -> None:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from sweepcast.export.card import model_card
+    from sweepcast.export.package import read_run, register, registered_name, write_export
+    from sweepcast.export.select import best_candidate, experiment_scope, run_scope, sweep_scope
+
+    if sum(x is not None for x in (args.sweep, args.experiment, args.run)) != 1:
+        raise SweepcastError("export: give exactly one of a sweep folder (sweeps/<name>), --experiment NAME or --run ID")
+    uri = store_uri(args.tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    if args.sweep is not None:
+        scope = sweep_scope(client, args.sweep, args.metric, args.direction)
+    elif args.experiment is not None:
+        scope = experiment_scope(client, args.experiment, args.metric, args.direction)
+    else:
+        scope = run_scope(client, args.run, args.metric, args.direction)
+    candidate = best_candidate(client, scope)
+    log.info("best of %s by %s (%s): run %s (%s) = %.6g", scope.label, candidate.metric, candidate.direction,
+             candidate.run_id, candidate.run_name, candidate.value)
+    run = read_run(client, candidate)
+    name = args.name or registered_name(run, client.get_experiment(candidate.experiment_id).name)
+    write_export(client, candidate, run, args.to, args.force, model_card(client, candidate, run, scope, name, args.to))
+    log.info("wrote %s (MLflow pyfunc with its preprocessing, MODEL_CARD.md)", args.to)
+    _, _, outcome = register(client, candidate, args.to, name)
+    log.info("registry '%s': %s", name, outcome)
+    log.info("forecast with: python -m sweepcast predict %s --input FILE.csv", args.to)
+
+
+def read_rows(path: Path) -> pd.DataFrame:
+    """A CSV's cells as text, the way the sources read their files."""
+    if not path.is_file():
+        raise SweepcastError(f"{path}: file not found")
+    try:
+        rows = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise SweepcastError(f"{path}: not a readable CSV file ({str(err).strip().splitlines()[0]})") from None
+    if len(rows.columns) and str(rows.columns[0]) in ("", "Unnamed: 0"):  # a written-out RangeIndex
+        rows = rows.iloc[:, 1:]
+    return rows
+
+
+def load_exported(folder: Path):  # -> mlflow.pyfunc.PyFuncModel
+    import mlflow.pyfunc
+
+    if not (folder / "MLmodel").is_file():
+        raise SweepcastError(f"{folder}: not an exported model folder (no MLmodel file); make one with "
+                             "python -m sweepcast export")
+    return mlflow.pyfunc.load_model(str(folder))
+
+
+def predict(args: argparse.Namespace) -> None:
+    from mlflow.exceptions import MlflowException
+
+    model = load_exported(args.model)
+    rows = read_rows(args.input)
+    params = {"horizon": args.horizon} if args.horizon is not None else None
+    try:
+        forecast = model.predict(rows, params=params)
+    except MlflowException as err:
+        raise SweepcastError(f"{args.input}: {one_line(err.message)}") from None
+    print(forecast.to_string(index=False))
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        forecast.to_csv(args.output, index=False)
+        log.info("wrote %s", args.output)
+
+
+def one_line(message: str) -> str:
+    """MLflow's schema errors span lines and quote the whole request; keep the part that names the problem."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("Error:"):
+            return line[len("Error:"):].strip()
+    return lines[-1] if lines else message
+
+
+if __name__ == "__main__":
+    sys.exit(main())

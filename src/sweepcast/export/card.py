@@ -1,0 +1,104 @@
+"""``MODEL_CARD.md``: what the exported model is, how good it is against baselines, how to rebuild it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+from sweepcast.export.package import RunArtifacts
+from sweepcast.export.select import Candidate, Scope
+from sweepcast.models import FAMILIES, is_network
+
+METRICS = ("test_rmse", "test_mae", "test_r2", "test_smape", "val_rmse", "baseline_test_rmse", "skill")
+TRAINING = ("fit_seconds", "epochs_run", "best_epoch", "parameters", "train_samples_per_second")
+
+
+def baseline_rows(client: MlflowClient, scope: Scope) -> list[tuple[str, float, float]]:
+    """Best finished run of each baseline family in the same scope: (family, test RMSE, skill)."""
+    status = "attributes.status = 'FINISHED'"
+    runs = client.search_runs(scope.experiment_ids, " and ".join(f for f in (scope.filter, status) if f),
+                              max_results=50_000)
+    best: dict[str, Any] = {}
+    for run in runs:
+        family = run.data.tags.get("model_family", "")
+        if family in FAMILIES and not is_network(family) and "test_rmse" in run.data.metrics:
+            if family not in best or run.data.metrics["test_rmse"] < best[family].data.metrics["test_rmse"]:
+                best[family] = run
+    return [(f, r.data.metrics["test_rmse"], r.data.metrics.get("skill", float("nan"))) for f, r in sorted(best.items())]
+
+
+def number(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, (int, float)) else str(value)
+
+
+def model_card(client: MlflowClient, candidate: Candidate, run: RunArtifacts, scope: Scope, name: str,
+               to: Path) -> str:
+    data, task = run.preprocessing.data, run.preprocessing.task
+    metrics: Mapping[str, float] = run.metrics
+    overrides = run.tags.get("job_overrides")
+    command = f"python train.py {overrides}".strip() if overrides is not None else run.tags.get("command", "")
+    lines = [
+        f"# {name}",
+        "",
+        f"Exported {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} from MLflow run `{candidate.run_id}` "
+        f"({candidate.run_name}): the best of {candidate.scope} by `{candidate.metric}` ({candidate.direction}) "
+        f"= {candidate.value:.6g}.",
+        "",
+        "## Data",
+        "",
+        f"- source: {run.tags.get('data_source', data.get('source'))} (`data.source={data.get('source')}`), "
+        f"fingerprint `{run.tags.get('data_fingerprint', '?')}`, {number(metrics.get('clean_rows_out', '?'))} rows after cleaning",
+        f"- target `{run.preprocessing.target}`; inputs {', '.join(f'`{f}`' for f in run.preprocessing.features)}",
+        f"- window: {task.timestep} steps of {run.preprocessing.step or 'the data frequency'}; forecasts "
+        f"{task.horizon} step(s) ({task.strategy}); scaler `{data.get('scaler')}` fit on the training split "
+        f"({data.get('split')})",
+        "",
+        "## Model",
+        "",
+        "```yaml",
+        yaml.safe_dump(run.config.get("model", {}), sort_keys=False).strip(),
+        "```",
+        "",
+        "## Metrics (original units)",
+        "",
+        "| metric | value |",
+        "|---|---:|",
+        *(f"| {k} | {number(metrics[k])} |" for k in METRICS if k in metrics),
+        "",
+        "`baseline_test_rmse` is persistence (the last value) on the same test windows; "
+        "`skill = 1 - test_rmse / baseline_test_rmse`.",
+        "",
+    ]
+    baselines = baseline_rows(client, scope)
+    if baselines:
+        lines += [f"Baselines run in the same {candidate.scope}:", "", "| baseline | test RMSE | skill |", "|---|---:|---:|",
+                  *(f"| {f} | {rmse:.6g} | {s:.3f} |" for f, rmse, s in baselines), ""]
+    lines += [
+        "## Training",
+        "",
+        *(f"- {k}: {number(metrics[k])}" for k in TRAINING if k in metrics),
+        f"- trainer: `{yaml.safe_dump(run.config.get('trainer', {}), default_flow_style=True, width=10_000).strip()}`",
+        f"- code: git `{run.tags.get('git_commit', 'unknown')}`" + (" (uncommitted changes)" if run.tags.get("git_dirty") == "true" else ""),
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        "## Use",
+        "",
+        "```bash",
+        f"python -m sweepcast predict {to} --input FILE.csv --horizon {task.horizon}",
+        f"mlflow models serve -m {to} --env-manager local --port 5001   # POST /invocations",
+        "```",
+        "",
+        "The model takes raw rows in the training data's layout (CSV columns as text) and returns "
+        f"`timestamp`, `step` and `{run.preprocessing.target}` for the steps after the last row.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""Raw rows -> model window -> forecasts in original units, for an exported model.
+
+Everything a forecast needs from training travels as plain JSON (no pickle): the run's data
+config (source layout, target, inputs, cleaning, calendar, timestep, horizon, strategy), the
+fitted scalers' states and the time between rows. Rows go through the same parser, cleaning
+and calendar code as training (:func:`~sweepcast.data.pipeline.model_frame`), so a forecast
+sees exactly the preprocessing its model learned on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from sweepcast.data.pipeline import model_frame, row_step
+from sweepcast.data.sources import parse_rows
+from sweepcast.data.windows import ForecastTask, forecast_task, scaler_from_state
+from sweepcast.errors import DataError, SweepcastError
+
+Predict = Callable[[np.ndarray], np.ndarray]  # scaled windows [W, timestep, F] -> scaled outputs [W, outputs]
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    data: dict[str, Any]  # the training run's resolved data config
+    features: list[str]  # model input columns, calendar columns included, in training order
+    input_scaler: dict[str, Any]
+    target_scaler: dict[str, Any]
+    step: str  # time between rows, as pandas writes a Timedelta
+
+    @classmethod
+    def from_run(cls, data_cfg: Mapping[str, Any], scalers: Mapping[str, Any]) -> "Preprocessing":
+        """From a run's ``config.yaml`` data section and ``preprocessing/scalers.json``."""
+        return cls(dict(data_cfg), list(scalers["features"]), dict(scalers["input_scaler"]),
+                   dict(scalers["target_scaler"]), str(scalers.get("step") or ""))
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def task(self) -> ForecastTask:
+        return forecast_task(self.data)
+
+    @property
+    def target(self) -> str:
+        return str(self.data["target"])
+
+    def max_horizon(self) -> int | None:
+        """The longest forecast this model gives: its horizon, or any length (None) for a
+        one-output model whose only input is the target (its forecasts are fed back)."""
+        task = self.task
+        if task.outputs == 1 and self.features == [self.target]:
+            return None
+        return task.outputs
+
+    def check_horizon(self, horizon: Any) -> int:
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+            raise SweepcastError(f"horizon: expected an integer >= 1, got {horizon!r}")
+        limit = self.max_horizon()
+        if limit is not None and horizon > limit:
+            task = self.task
+            raise SweepcastError(
+                f"horizon {horizon}: this model forecasts at most {limit} step(s) (trained with "
+                f"data.horizon={task.horizon}, data.strategy={task.strategy}, inputs {self.features})"
+            )
+        return int(horizon)
+
+    def frame(self, rows: pd.DataFrame, name: str) -> pd.DataFrame:
+        """Raw rows -> the cleaned ``[target, *inputs]`` frame, checked to hold a full window."""
+        if not isinstance(rows, pd.DataFrame) or rows.empty:
+            raise DataError(f"{name}: expected rows in the training data's layout, got none")
+        parsed = parse_rows(self.data, rows, name)
+        frame, features, _ = model_frame(parsed, name, self.data, dead_days=False)
+        if features != self.features:
+            raise DataError(f"{name}: gives input columns {features}, the model was trained on {self.features}")
+        timestep = self.task.timestep
+        if len(frame) < timestep:
+            raise DataError(
+                f"{name}: {len(frame)} row(s) after cleaning; the model reads the last {timestep} "
+                f"(data.timestep), so send at least {timestep} consecutive rows"
+            )
+        return frame
+
+    def forecast(self, predict: Predict, rows: pd.DataFrame, horizon: int, name: str = "input") -> pd.DataFrame:
+        """The next ``horizon`` values after the last row: ``timestamp``, ``step``, ``<target>``."""
+        from sweepcast.models.recursive import feed_back
+
+        horizon = self.check_horizon(horizon)
+        frame = self.frame(rows, name)
+        inputs, target = scaler_from_state(self.input_scaler), scaler_from_state(self.target_scaler)
+        values = frame[self.features].to_numpy(dtype=np.float64)[-self.task.timestep:]
+        window = inputs.transform(values).astype(np.float32)[None, :, :]
+        outputs = self.task.outputs
+        if horizon <= outputs:
+            scaled = np.asarray(predict(window), dtype=np.float64).reshape(1, -1)[:, :horizon]
+            forecast = target.inverse_transform(scaled.reshape(-1, 1)).ravel()
+        else:  # a one-step univariate model, fed back (max_horizon allowed it)
+            forecast = feed_back(lambda w: np.asarray(predict(w)).reshape(len(w), -1)[:, 0], window, horizon,
+                                 target.inverse_transform, inputs.transform).ravel()
+        step = pd.Timedelta(self.step) if self.step else row_step(frame.index, name)
+        stamps = pd.DatetimeIndex([frame.index[-1] + step * k for k in range(1, horizon + 1)])
+        return pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"),
+                             "step": np.arange(1, horizon + 1), self.target: forecast})
+

@@ -1,0 +1,106 @@
+"""Which run to export: the best finished run with a logged model, in a sweep or an experiment."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from sweepcast.errors import SweepcastError
+
+DIRECTIONS = ("minimize", "maximize")
+HIGHER_IS_BETTER = ("r2", "skill")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    run_id: str
+    run_name: str
+    experiment_id: str
+    metric: str
+    direction: str
+    value: float
+    model_uri: str
+    scope: str  # what was searched, for messages and the model card: "study 'x'" / "experiment 'y'"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where to look and how to rank: a sweep's study (its trial runs carry ``study_name``) or a
+    whole experiment."""
+
+    experiment_ids: list[str]
+    filter: str
+    label: str
+    metric: str
+    direction: str
+
+
+def default_direction(metric: str) -> str:
+    return "maximize" if metric.endswith(HIGHER_IS_BETTER) else "minimize"
+
+
+def sweep_scope(client: MlflowClient, folder: Path, metric: str | None, direction: str | None) -> Scope:
+    """A sweep folder (``sweeps/<study_name>``): its ``best.yaml`` gives the study's metric and direction."""
+    if not folder.is_dir():
+        raise SweepcastError(f"{folder}: no such sweep folder (expected sweeps/<study_name> from a `train.py -m` run)")
+    summary: dict[str, Any] = {}
+    best = folder / "best.yaml"
+    if best.is_file():
+        summary = yaml.safe_load(best.read_text(encoding="utf-8")) or {}
+    study = str(summary.get("study_name") or folder.name)
+    metric = metric or str(summary.get("metric") or "val_rmse")
+    direction = direction or str(summary.get("direction") or default_direction(metric))
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return Scope(experiments, f"tags.study_name = '{quote(study)}'", f"study '{study}'", metric, direction)
+
+
+def experiment_scope(client: MlflowClient, name: str, metric: str | None, direction: str | None) -> Scope:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        known = ", ".join(e.name for e in client.search_experiments()) or "none"
+        raise SweepcastError(f"--experiment {name!r}: no such MLflow experiment (experiments: {known})")
+    metric = metric or "val_rmse"
+    return Scope([experiment.experiment_id], "", f"experiment '{name}'", metric, direction or default_direction(metric))
+
+
+def run_scope(client: MlflowClient, run_id: str, metric: str | None, direction: str | None) -> Scope:
+    """One run: nothing to rank, but its metric still decides whether it becomes the champion."""
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise SweepcastError(f"--run {run_id}: no such MLflow run in this store") from None
+    metric = metric or "val_rmse"
+    return Scope([run.info.experiment_id], f"attributes.run_id = '{quote(run_id)}'", f"run {run_id}", metric,
+                 direction or default_direction(metric))
+
+
+def best_candidate(client: MlflowClient, scope: Scope) -> Candidate:
+    """The best FINISHED run in ``scope`` that logged a model and the metric (baselines log no model)."""
+    if scope.direction not in DIRECTIONS:
+        raise SweepcastError(f"--direction: expected one of {DIRECTIONS}, got {scope.direction!r}")
+    status = "attributes.status = 'FINISHED'"
+    found = client.search_runs(scope.experiment_ids, " and ".join(f for f in (scope.filter, status) if f),
+                               max_results=50_000)
+    ranked = [run for run in found
+              if "model_uri" in run.data.tags and math.isfinite(run.data.metrics.get(scope.metric, math.nan))]
+    if not ranked:
+        finished = len(found)
+        raise SweepcastError(
+            f"{scope.label}: no finished run with a logged model and metric '{scope.metric}' "
+            f"({finished} finished run(s) in all; baselines and tracking.log_model=false runs have no model)"
+        )
+    pick = min if scope.direction == "minimize" else max
+    run = pick(ranked, key=lambda r: r.data.metrics[scope.metric])
+    return Candidate(run.info.run_id, run.info.run_name or run.info.run_id, run.info.experiment_id, scope.metric,
+                     scope.direction, float(run.data.metrics[scope.metric]), run.data.tags["model_uri"], scope.label)
+
+
+def quote(text: str) -> str:
+    """A value inside MLflow's single-quoted filter strings."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")

@@ -1,0 +1,106 @@
+"""An exported model's preprocessing on raw rows, without TensorFlow: a stand-in network (numpy)
+shows where each value comes from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sweepcast.cli import one_line
+from sweepcast.data.pipeline import prepare
+from sweepcast.data.sources import as_text
+from sweepcast.data.windows import scaler_state
+from sweepcast.errors import DataError, SweepcastError
+from sweepcast.export.package import is_better, registered_name
+from sweepcast.export.preprocessing import Preprocessing
+from sweepcast.export.select import default_direction
+
+VALUES = np.arange(100.0) * 2 + 5  # a line: easy to check forecasts by hand
+
+
+def data_cfg(path: Path, **extra) -> dict:
+    return {"name": "t", "source": "csv_series", "path": str(path), "timestamp_column": "timestamp",
+            "value_columns": None, "target": "value", "features": None, "timestep": 4, "scaler": "minmax",
+            "split": {"train": 0.6, "val": 0.2}, "clean": {"nan": "interpolate", "freq": "infer", "fill_value": None},
+            **extra}
+
+
+def rows(n: int = 100, start: str = "2024-03-01") -> pd.DataFrame:
+    stamps = pd.date_range(start, periods=n, freq="30min").strftime("%Y-%m-%d %H:%M:%S")
+    return pd.DataFrame({"timestamp": stamps, "value": [str(v) for v in VALUES[:n]],
+                         "other": [str(v % 7) for v in range(n)]})
+
+
+def preprocessing(tmp_path: Path, **extra) -> Preprocessing:
+    path = tmp_path / "series.csv"
+    rows().to_csv(path, index=False)
+    cfg = data_cfg(path, **extra)
+    data = prepare(cfg)
+    return Preprocessing.from_run(cfg, {"features": data.features, "input_scaler": scaler_state(data.input_scaler),
+                                        "target_scaler": scaler_state(data.target_scaler), "step": "0 days 00:30:00"})
+
+
+def last_value(window: np.ndarray) -> np.ndarray:
+    """A persistence 'network': its scaled output is the window's last scaled target."""
+    return window[:, -1, :1]
+
+
+def test_a_one_step_univariate_model_is_fed_back_to_any_horizon(tmp_path: Path) -> None:
+    prep = preprocessing(tmp_path)
+    assert prep.max_horizon() is None
+    forecast = prep.forecast(last_value, rows(30), horizon=3)
+    assert list(forecast.columns) == ["timestamp", "step", "value"]
+    assert forecast["value"].tolist() == pytest.approx([VALUES[29]] * 3)
+    assert forecast["timestamp"].tolist() == ["2024-03-01 15:00:00", "2024-03-01 15:30:00", "2024-03-01 16:00:00"]
+    assert forecast["step"].tolist() == [1, 2, 3]
+
+
+def test_only_the_last_timestep_rows_matter_and_numbers_are_accepted_as_text(tmp_path: Path) -> None:
+    prep = preprocessing(tmp_path)
+    numeric = rows(30).assign(value=VALUES[:30])  # a JSON request may carry numbers
+    assert prep.forecast(last_value, numeric, 1)["value"].tolist() == pytest.approx([VALUES[29]])
+    text = as_text(pd.DataFrame({"a": [1.0, 2.5, None]}))["a"]
+    assert text.tolist()[:2] == ["1", "2.5"] and pd.isna(text.iloc[2])  # missing stays missing
+
+
+def test_a_direct_multivariate_model_gives_at_most_its_horizon(tmp_path: Path) -> None:
+    prep = preprocessing(tmp_path, features=["value", "other"], horizon=2)
+    assert prep.max_horizon() == 2
+
+    def two_steps(window: np.ndarray) -> np.ndarray:
+        return np.repeat(window[:, -1, :1], 2, axis=1)
+
+    assert len(prep.forecast(two_steps, rows(30), 1)) == 1
+    assert len(prep.forecast(two_steps, rows(30), 2)) == 2
+    with pytest.raises(SweepcastError, match=r"horizon 3: this model forecasts at most 2 step\(s\)"):
+        prep.forecast(two_steps, rows(30), 3)
+
+
+@pytest.mark.parametrize(("broken", "message"), [
+    (rows(3), r"3 row\(s\) after cleaning; the model reads the last 4 \(data.timestep\)"),
+    (rows(30).drop(columns="value"), "request: target column 'value' \\(data.target\\) not found"),
+    (rows(30).assign(value=["x"] + [str(v) for v in VALUES[1:30]]), "column 'value', row 1: expected a number"),
+    (rows(30).assign(timestamp="soon"), "column 'timestamp', row 1: expected a timestamp"),
+    (rows(0), "expected rows in the training data's layout, got none"),
+])
+def test_bad_rows_are_named(tmp_path: Path, broken: pd.DataFrame, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        preprocessing(tmp_path).forecast(last_value, broken, 1, "request")
+
+
+@pytest.mark.parametrize("horizon", [0, -1, 1.5, True])
+def test_bad_horizons(tmp_path: Path, horizon: object) -> None:
+    with pytest.raises(SweepcastError, match="horizon"):
+        preprocessing(tmp_path).check_horizon(horizon)
+
+
+def test_registry_helpers() -> None:
+    assert default_direction("test_r2") == "maximize" and default_direction("skill") == "maximize"
+    assert default_direction("val_rmse") == "minimize"
+    assert is_better(1.0, 2.0, "minimize") and is_better(2.0, 1.0, "maximize") and not is_better(2.0, 2.0, "minimize")
+    fake = type("Run", (), {"preprocessing": type("P", (), {"target": "WATCH UCNT/min"})()})()
+    assert registered_name(fake, "live stream") == "live_stream-WATCH_UCNT_min-forecaster"
+    assert one_line("Failed to predict data 'x\ny'. \nError: Model is missing inputs ['a'].") == "Model is missing inputs ['a']."
