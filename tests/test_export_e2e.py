@@ -227,3 +227,13 @@ def test_bad_export_and_predict_arguments(swept: Path, args: list[str], expected
     assert done.returncode == 2 and expected in done.stderr, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     assert len(client(swept).search_model_versions(f"name = '{REGISTERED}'")) == versions  # nothing registered
+
+
+def test_a_winning_baseline_is_reported_not_hidden(swept: Path) -> None:
+    """Baselines log no model; when one wins, export says so and takes the best run with a model."""
+    assert_ok(train(swept, "trainer=smoke", "trainer.max_points=600", "data.timestep=20", "model=persistence",
+                    "data.horizon=2", "data.features=[WATCH_UCNT,natural_all]"))
+    done = sweepcast(swept, "export", "--experiment", "livestream", "--to", "exports/experiment", "--name", "exp-test")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "which logged no model" in done.stderr and "persistence" in done.stderr
+    assert "| persistence |" in (swept / "exports/experiment/MODEL_CARD.md").read_text()

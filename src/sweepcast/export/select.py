@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from sweepcast.errors import SweepcastError
+
+log = logging.getLogger(__name__)
 
 DIRECTIONS = ("minimize", "maximize")
 HIGHER_IS_BETTER = ("r2", "skill")
@@ -97,6 +100,12 @@ def best_candidate(client: MlflowClient, scope: Scope) -> Candidate:
         )
     pick = min if scope.direction == "minimize" else max
     run = pick(ranked, key=lambda r: r.data.metrics[scope.metric])
+    scored = [r for r in found if math.isfinite(r.data.metrics.get(scope.metric, math.nan))]
+    overall = pick(scored, key=lambda r: r.data.metrics[scope.metric])
+    if overall.info.run_id != run.info.run_id:  # e.g. a GBDT won the sweep: say so, never hide it
+        log.warning("the best run of %s by %s is %s (%s = %.6g), which logged no model (a baseline, or "
+                    "tracking.log_model=false); exporting the best run with a model instead",
+                    scope.label, scope.metric, overall.info.run_name, scope.metric, overall.data.metrics[scope.metric])
     return Candidate(run.info.run_id, run.info.run_name or run.info.run_id, run.info.experiment_id, scope.metric,
                      scope.direction, float(run.data.metrics[scope.metric]), run.data.tags["model_uri"], scope.label)
 
