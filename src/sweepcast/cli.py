@@ -3,6 +3,7 @@
     python -m sweepcast export sweeps/<name> --to exports/best
     python -m sweepcast export --experiment livestream --metric test_rmse --to exports/best
     python -m sweepcast predict exports/best --input day.csv --horizon 10 [--output forecast.csv]
+    python -m sweepcast report sweeps/<name> [--pairs model.units:model.dropout]
 
 A user error prints one ``error:`` line and exits with status 2, like ``train.py``.
 """
@@ -45,6 +46,14 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", type=Path, required=True, help="CSV in the training data's layout")
     predict.add_argument("--horizon", type=int, help="steps to forecast (default: the model's horizon)")
     predict.add_argument("--output", type=Path, help="also write the forecast table to this CSV")
+
+    report = verbs.add_parser("report", help="write sweeps/<name>/report.html and log it to the sweep's MLflow run")
+    report.add_argument("sweep", type=Path, help="a sweep folder, sweeps/<study_name>")
+    report.add_argument("--pairs", help="parameter pairs to map, e.g. model.units:model.dropout,data.timestep:model.layers "
+                                        "(default: the most important swept parameters)")
+    report.add_argument("--storage", help="Optuna storage URL when the study is not the folder's optuna.db")
+    report.add_argument("--tracking-uri", help="MLflow store (default: the one the sweep recorded)")
+    report.add_argument("--no-mlflow", action="store_true", help="do not attach the report to the sweep's MLflow run")
     return root
 
 
@@ -56,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.verb == "export":
             export(args)
+        elif args.verb == "report":
+            from sweepcast.report.sweep_report import write_report
+
+            write_report(args.sweep, args.pairs, args.storage, args.tracking_uri, not args.no_mlflow)
         else:
             predict(args)
     except SweepcastError as err:

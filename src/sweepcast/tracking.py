@@ -28,6 +28,7 @@ from sweepcast.errors import SweepcastError, TrialPruned
 
 if TYPE_CHECKING:
     import keras
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,11 @@ def log_series(key: str, values: list[float]) -> None:
 
 def log_json(payload: Any, artifact_file: str) -> None:
     mlflow.log_dict(payload, artifact_file)
+
+
+def log_table_csv(frame: "pd.DataFrame", artifact_file: str) -> None:
+    """A small table as CSV text (readable anywhere, unlike a pickled frame)."""
+    mlflow.log_text(frame.to_csv(index=False, float_format="%.6g"), artifact_file)
 
 
 def log_html(html: str, artifact_file: str) -> None:

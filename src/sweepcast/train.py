@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -191,15 +192,18 @@ def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], tes
         example = data.inputs[start : start + data.timestep][None, :, :]
         tracking.log_keras_model(model, example)
     stamps = data.frame.index[data.target_rows("test")]
+    truth = data.target_matrix("test")
+    # step 1 of the test forecasts as a small table: the sweep report draws the best trial's from it
+    tracking.log_table_csv(pd.DataFrame({"timestamp": stamps, "truth": truth[:, 0], "forecast": test_pred[:, 0],
+                                         "persistence": persistence[:, 0]}), "predictions/test_step1.csv")
     lead = "" if data.horizon == 1 else f", step 1 of {data.horizon}"
     figure = forecast_figure(
-        stamps, data.target_matrix("test")[:, 0], test_pred[:, 0], persistence[:, 0],
+        stamps, truth[:, 0], test_pred[:, 0], persistence[:, 0],
         f"{data.target}: forecast vs truth (test split{lead}, {data.source})", data.target,
     )
     plotlyjs = str(config["tracking"].get("plotlyjs", "cdn"))
     tracking.log_html(figure_html(figure, plotlyjs), "plots/forecast_test.html")
     if data.horizon > 1:
-        truth = data.target_matrix("test")
         steps = step_error_figure(per_step(truth, test_pred)["rmse"], per_step(truth, persistence)["rmse"], data.target)
         tracking.log_html(figure_html(steps, plotlyjs), "plots/rmse_by_step.html")
     log_file = job_log_file()

@@ -22,9 +22,16 @@ if TYPE_CHECKING:
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as out:
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(text)
+    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; these files are for everyone who may read the folder
     os.replace(tmp, path)
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def best_trial(study: "optuna.Study", trials: list[Any] | None = None) -> Any:

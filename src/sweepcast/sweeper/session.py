@@ -352,9 +352,22 @@ class SweepSession:
             log.info("%d trials still running or queued elsewhere; the parent run stays open", len(open_trials))
             return best.value if best else None
         tracking.log_sweep_files(self.parent_id, [plan.sweep_dir / "best.yaml", plan.sweep_dir / "trials.csv"])
+        if plan.settings.report:
+            self.write_report()
         tracking.end_sweep_run(self.parent_id, "FINISHED")
         log.info("MLflow parent run %s; browse it with: %s", self.parent_id, tracking.ui_hint(str(plan.tracking["uri"])))
         return best.value if best else None
+
+    def write_report(self) -> None:
+        """The sweep's report page; a report that fails is a warning, never a failed sweep."""
+        from sweepcast.report.sweep_report import write_report
+
+        try:
+            write_report(self.plan.sweep_dir, storage=self.plan.storage_url,
+                         tracking_uri=tracking.resolve_tracking_uri(str(self.plan.tracking["uri"])))
+        except Exception as err:  # noqa: BLE001 - the trials are done and recorded; the page is a bonus
+            log.warning("sweep report not written (%s: %s); retry with: python -m sweepcast report %s",
+                        type(err).__name__, err, self.plan.sweep_dir)
 
     def abort(self, status: str, reason: str) -> None:
         """Stop this machine's workers (their trials end KILLED and are requeued) and close the parent."""

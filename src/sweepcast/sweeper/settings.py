@@ -40,6 +40,7 @@ class SweepSettings:
     heartbeat_interval: int
     grace_period: int
     max_retry: int
+    report: bool = True
 
 
 def plain(value: Any) -> Any:
@@ -85,6 +86,12 @@ def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
     if not isinstance(params, Mapping):
         raise ConfigError(key("params"), "a mapping of config key -> search expression", params)
     params = flatten_params(params)
+    def flag(name: str, default: bool) -> bool:
+        value = raw.get(name, default)
+        if not isinstance(value, bool):
+            raise ConfigError(key(name), "true or false", value)
+        return value
+
     heartbeat = integer("heartbeat_interval", 1)
     grace = integer("grace_period", 1)
     if grace <= heartbeat:  # type: ignore[operator]
@@ -95,6 +102,7 @@ def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
         n_jobs=integer("n_jobs", 1), max_failure_rate=float(rate), params=params,  # type: ignore[arg-type]
         custom_search_space=text("custom_search_space"), mode=choice("mode", MODES),
         heartbeat_interval=heartbeat, grace_period=grace, max_retry=integer("max_retry", 0),  # type: ignore[arg-type]
+        report=flag("report", True),
     )
 
 

@@ -1,0 +1,141 @@
+"""A sweep as the report reads it: the Optuna study in the sweep folder plus each trial's MLflow run."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sweepcast.errors import SweepcastError
+
+log = logging.getLogger(__name__)
+DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"
+
+
+@dataclass
+class TrialRow:
+    number: int
+    state: str  # COMPLETE | PRUNED | FAIL | RUNNING | WAITING
+    value: float | None
+    params: dict[str, Any]
+    overrides: str
+    seconds: float | None
+    run: Any = None  # mlflow.entities.Run, when the store has it
+
+    @property
+    def family(self) -> str:
+        if self.run is not None and "model_family" in self.run.data.tags:
+            return self.run.data.tags["model_family"]
+        return str(self.params.get("model", self.params.get("model.name", "?")))
+
+    def metric(self, key: str) -> float | None:
+        return None if self.run is None else self.run.data.metrics.get(key)
+
+
+@dataclass
+class SweepData:
+    folder: Path
+    study: Any  # optuna.Study
+    metric: str
+    direction: str
+    trials: list[TrialRow]
+    best: dict[str, Any] = field(default_factory=dict)  # best.yaml
+    parent_run_id: str | None = None
+    tracking_uri: str | None = None  # None: no MLflow store found (the report says so)
+
+    def complete(self) -> list[TrialRow]:
+        return [t for t in self.trials if t.state == "COMPLETE" and t.value is not None]
+
+    def swept(self) -> list[str]:
+        """Parameters that took more than one value among finished trials, in study order."""
+        names: dict[str, set[str]] = {}
+        for trial in self.complete():
+            for key, value in trial.params.items():
+                names.setdefault(key, set()).add(repr(value))
+        return [k for k, values in names.items() if len(values) > 1]
+
+
+def sweep_storage(folder: Path, storage: str | None) -> str:
+    """``--storage``, else the folder's own ``optuna.db``, else the (unredacted) URL in ``multirun.yaml``."""
+    if storage:
+        return storage
+    local = folder / "optuna.db"
+    if local.is_file():
+        return f"sqlite:///{local.resolve()}"
+    saved = multirun_value(folder, ("hydra", "sweeper", "storage"))
+    if saved and "***" not in str(saved):
+        return str(saved)
+    raise SweepcastError(f"{folder}: holds no study (no optuna.db; for a study in a database server pass --storage URL)")
+
+
+def multirun_value(folder: Path, path: tuple[str, ...]) -> Any:
+    """A value of the sweep's saved config, interpolations (``${oc.env:...}``) resolved as Hydra would."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    file = folder / "multirun.yaml"
+    if not file.is_file():
+        return None
+    try:
+        return OmegaConf.select(OmegaConf.load(file), ".".join(path))
+    except OmegaConfBaseException:
+        return None
+
+
+def tracking_store(folder: Path, given: str | None) -> str | None:
+    """The MLflow store the sweep logged to (as ``multirun.yaml`` recorded it), if it can be opened here."""
+    uri = given or os.environ.get("MLFLOW_TRACKING_URI") or multirun_value(folder, ("tracking", "uri")) or DEFAULT_STORE
+    uri = str(uri)
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):])
+        if not path.is_absolute():
+            path = path.resolve()
+        if not path.is_file():
+            log.warning("no MLflow store at %s: the report leaves out run metrics and curves (pass --tracking-uri)", path)
+            return None
+        return f"sqlite:///{path}"
+    return uri
+
+
+def load_sweep(folder: Path, storage: str | None = None, tracking_uri: str | None = None) -> SweepData:
+    import optuna
+
+    if not folder.is_dir():
+        raise SweepcastError(f"{folder}: no such sweep folder (expected sweeps/<study_name> from a `train.py -m` run)")
+    best_file = folder / "best.yaml"
+    best = yaml.safe_load(best_file.read_text(encoding="utf-8")) if best_file.is_file() else {}
+    name = str(best.get("study_name") or folder.name)
+    url = sweep_storage(folder, storage)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=name, storage=url)
+    except KeyError:
+        raise SweepcastError(f"{folder}: the storage holds no study named '{name}'") from None
+    uri = tracking_store(folder, tracking_uri)
+    runs = fetch_runs(uri, study) if uri else {}
+    rows = [TrialRow(t.number, t.state.name, t.value, dict(t.params), " ".join(t.user_attrs.get("overrides", [])),
+                     t.duration.total_seconds() if t.duration else None, runs.get(t.number))
+            for t in study.get_trials(deepcopy=False)]
+    return SweepData(folder, study, str(study.user_attrs.get("metric", best.get("metric", "val_rmse"))),
+                     study.direction.name.lower(), rows, best, study.user_attrs.get("mlflow_parent_run_id"), uri)
+
+
+def fetch_runs(uri: str, study: Any) -> dict[int, Any]:
+    """Trial number -> its MLflow run (one query per run id the trials recorded)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    found = {}
+    for trial in study.get_trials(deepcopy=False):
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id:
+            try:
+                found[trial.number] = client.get_run(run_id)
+            except MlflowException:
+                log.warning("trial %d: MLflow run %s not in %s", trial.number, run_id, uri)
+    return found

@@ -1,0 +1,130 @@
+"""The sweep report's own figures: parameter-pair heatmaps, per-configuration bars, family comparison,
+loss curves. Optuna's standard plots come from ``optuna.visualization`` (see :mod:`sweep_report`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from sweepcast.report.sweep_data import TrialRow
+
+MAX_CATEGORIES = 8  # numeric parameters with more distinct values are binned into quantiles
+BINS = 6
+LAYOUT = {"template": "plotly_white"}
+
+
+def bins(values: Sequence[Any]) -> tuple[list[str], list[str]]:
+    """Each value's cell label, and the labels in axis order. Few distinct values stay as they are;
+    many numeric values become quantile ranges, so a sampled interval still gives a readable grid."""
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    distinct = sorted(set(values), key=lambda v: (str(type(v)), v) if not numeric else v)
+    if not numeric or len(distinct) <= MAX_CATEGORIES:
+        order = [str(v) for v in distinct]
+        return [str(v) for v in values], order
+    cut = pd.qcut(pd.Series(values, dtype=float), q=BINS, duplicates="drop")
+    labels = [f"{i.left:.3g}–{i.right:.3g}" for i in cut.cat.categories]
+    return [labels[code] for code in cut.cat.codes], labels
+
+
+def cell_table(trials: list[TrialRow], x: str, y: str) -> pd.DataFrame:
+    """One row per finished trial with both parameters: its x bin, y bin and value."""
+    usable = [t for t in trials if x in t.params and y in t.params]
+    xs, x_order = bins([t.params[x] for t in usable])
+    ys, y_order = bins([t.params[y] for t in usable])
+    frame = pd.DataFrame({"x": xs, "y": ys, "value": [t.value for t in usable]})
+    frame.attrs["x_order"], frame.attrs["y_order"] = x_order, y_order
+    return frame
+
+
+def pair_heatmap(trials: list[TrialRow], x: str, y: str, metric: str, direction: str) -> go.Figure:
+    """Best (default) and mean value per cell; empty cells stay blank; a button switches the two."""
+    frame = cell_table(trials, x, y)
+    x_order, y_order = frame.attrs["x_order"], frame.attrs["y_order"]
+    best = frame.groupby(["y", "x"])["value"].agg("min" if direction == "minimize" else "max").unstack()
+    mean = frame.groupby(["y", "x"])["value"].mean().unstack()
+    best, mean = (t.reindex(index=y_order, columns=x_order) for t in (best, mean))
+    counts = frame.groupby(["y", "x"]).size().unstack().reindex(index=y_order, columns=x_order)
+
+    def z(table: pd.DataFrame) -> list[list[float | None]]:
+        return [[None if pd.isna(v) else float(v) for v in row] for row in table.to_numpy()]
+
+    text = [[("" if pd.isna(v) else f"{v:.4g}") for v in row] for row in best.to_numpy()]
+    figure = go.Figure(go.Heatmap(
+        z=z(best), x=x_order, y=y_order, text=text, texttemplate="%{text}", hoverongaps=False,
+        colorscale="Viridis", reversescale=direction == "minimize", colorbar={"title": metric},
+        customdata=counts.fillna(0).astype(int).to_numpy(),
+        hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=%{{z:.5g}}<br>trials=%{{customdata}}<extra></extra>",
+    ))
+    mean_text = [[("" if pd.isna(v) else f"{v:.4g}") for v in row] for row in mean.to_numpy()]
+    figure.update_layout(
+        title=f"{'lowest' if direction == 'minimize' else 'highest'} {metric} by {x} × {y}",
+        xaxis_title=x, yaxis_title=y, xaxis={"type": "category"}, yaxis={"type": "category"}, **LAYOUT,
+        updatemenus=[{"type": "buttons", "direction": "right", "x": 1, "xanchor": "right", "y": 1.15, "buttons": [
+            {"label": "best", "method": "restyle", "args": [{"z": [z(best)], "text": [text]}]},
+            {"label": "mean", "method": "restyle", "args": [{"z": [z(mean)], "text": [mean_text]}]},
+        ]}],
+    )
+    return figure
+
+
+def label(trial: TrialRow, swept: list[str]) -> str:
+    shown = " ".join(f"{k.split('.')[-1]}={trial.params[k]:.3g}" if isinstance(trial.params.get(k), float)
+                     else f"{k.split('.')[-1]}={trial.params.get(k)}" for k in swept if k in trial.params)
+    return f"#{trial.number} {shown}".strip()
+
+
+def config_bars(trials: list[TrialRow], swept: list[str], key: str, title: str, lower_is_better: bool,
+                baselines: dict[str, float]) -> go.Figure | None:
+    """One bar per finished trial with ``key`` logged, best first; persistence of each run as a
+    marker, and the best run of each baseline family as a dashed reference line."""
+    rows = [(t, t.metric(key)) for t in trials if t.state == "COMPLETE" and t.metric(key) is not None]
+    rows = [(t, v) for t, v in rows if math.isfinite(v)]
+    if not rows:
+        return None
+    rows.sort(key=lambda tv: tv[1], reverse=not lower_is_better)
+    names = [label(t, swept) for t, _ in rows]
+    figure = go.Figure(go.Bar(x=names, y=[v for _, v in rows], name=key, marker_color="#4c78a8",
+                              hovertext=[t.overrides for t, _ in rows]))
+    if key == "test_rmse":
+        persistence = [t.metric("baseline_test_rmse") for t, _ in rows]
+        figure.add_trace(go.Scatter(x=names, y=persistence, mode="markers", name="persistence (same windows)",
+                                    marker={"symbol": "diamond", "color": "#e45756"}))
+    for family, value in baselines.items():
+        figure.add_hline(y=value, line_dash="dash", line_color="#888", annotation_text=f"best {family}",
+                         annotation_position="top left")
+    figure.update_layout(title=title, yaxis_title=key, xaxis={"tickangle": -35}, **LAYOUT)
+    return figure
+
+
+def family_comparison(trials: list[TrialRow], metric: str) -> go.Figure | None:
+    """The optimized metric per model family (box of all trials, best marked) when several ran."""
+    finished = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
+    families = sorted({t.family for t in finished})
+    if len(families) < 2:
+        return None
+    figure = go.Figure()
+    for family in families:
+        values = [t.value for t in finished if t.family == family]
+        figure.add_trace(go.Box(y=values, name=family, boxpoints="all", jitter=0.3))
+    figure.update_layout(title=f"{metric} by model family", yaxis_title=metric, showlegend=False, **LAYOUT)
+    return figure
+
+
+def loss_curves(history: dict[str, list[tuple[int, float]]], title: str) -> go.Figure | None:
+    if not any(history.values()):
+        return None
+    figure = go.Figure()
+    for key, points in history.items():
+        if points:
+            steps, values = zip(*sorted(points))
+            figure.add_trace(go.Scatter(x=[s + 1 for s in steps], y=values, mode="lines+markers", name=key))
+    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title="loss (MSE on scaled targets)", **LAYOUT)
+    return figure
+
+
+def finite(values: Sequence[float | None]) -> np.ndarray:
+    return np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)

@@ -1,0 +1,232 @@
+"""``sweeps/<name>/report.html``: one offline page per sweep, also logged to the sweep's MLflow parent run.
+
+Works for any study: any swept parameters, failed and pruned trials present, or no finished
+trial at all (the page then says so instead of drawing empty charts).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import itertools
+import logging
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from sweepcast.errors import SweepcastError
+from sweepcast.models import FAMILIES, is_network
+from sweepcast.report import sweep_figures as figures
+from sweepcast.report.page import Section, paragraph, render, table, write
+from sweepcast.report.sweep_data import SweepData, TrialRow, load_sweep
+from sweepcast.sweeper.outputs import clock
+
+log = logging.getLogger(__name__)
+REPORT = "report.html"
+DEFAULT_PAIRS = 3
+
+
+def parse_pairs(text: str | None) -> list[tuple[str, str]] | None:
+    """``a:b,c:d`` -> [(a, b), (c, d)]; None keeps the default (the most important parameters)."""
+    if not text:
+        return None
+    pairs = []
+    for item in text.split(","):
+        x, sep, y = item.partition(":")
+        if not sep or not x or not y or x == y:
+            raise SweepcastError(f"--pairs: expected name:name pairs separated by commas, got {item!r}")
+        pairs.append((x.strip(), y.strip()))
+    return pairs
+
+
+def heatmap_pairs(sweep: SweepData, asked: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
+    swept = sweep.swept()
+    if asked is not None:
+        for x, y in asked:
+            for name in (x, y):
+                if name not in swept:
+                    raise SweepcastError(f"--pairs {x}:{y}: '{name}' was not swept in this study "
+                                         f"(swept: {', '.join(swept) or 'nothing'})")
+        return asked
+    ranked = importance_order(sweep, swept)
+    return list(itertools.combinations(ranked[:DEFAULT_PAIRS], 2))
+
+
+def importance_order(sweep: SweepData, swept: list[str]) -> list[str]:
+    """Swept parameters, most important first (Optuna's evaluator), else in study order."""
+    if len(swept) < 2 or len(sweep.complete()) < 3:
+        return swept
+    import optuna
+
+    try:
+        ranked = list(optuna.importance.get_param_importances(sweep.study, params=swept))
+    except (ValueError, RuntimeError) as err:
+        log.info("parameter importances unavailable (%s): heatmaps in study order", err)
+        return swept
+    return ranked + [p for p in swept if p not in ranked]
+
+
+def header(sweep: SweepData) -> Section:
+    states = {state: sum(t.state == state for t in sweep.trials) for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")}
+    durations = [t.seconds for t in sweep.trials if t.seconds is not None]
+    starts = [t.datetime_start for t in sweep.study.get_trials(deepcopy=False) if t.datetime_start]
+    ends = [t.datetime_complete for t in sweep.study.get_trials(deepcopy=False) if t.datetime_complete]
+    any_run = next((t.run for t in sweep.trials if t.run is not None), None)
+    data = "?" if any_run is None else (
+        f"{any_run.data.tags.get('data_source', any_run.data.params.get('data.source', '?'))}, target "
+        f"{any_run.data.params.get('data.target', '?')}, timestep {any_run.data.params.get('data.timestep', '?')}, "
+        f"horizon {any_run.data.params.get('data.horizon', '1')}")
+    rows = [
+        ("study", sweep.study.study_name),
+        ("data", data),
+        ("models", ", ".join(sorted({t.family for t in sweep.trials if t.run is not None})) or "?"),
+        ("metric", f"{sweep.metric} ({sweep.direction})"),
+        ("trials", ", ".join(f"{n} {s.lower()}" for s, n in states.items() if n) or "none"),
+    ]
+    best = [t for t in sweep.complete()]
+    if best:
+        pick = min if sweep.direction == "minimize" else max
+        top = pick(best, key=lambda t: t.value)
+        rows += [("best", f"{top.value:.6g} (trial {top.number})"),
+                 ("reproduce", str(sweep.best.get("command") or f"python train.py {top.overrides}"))]
+    if starts and ends:
+        rows.append(("time", f"{clock((max(ends) - min(starts)).total_seconds())} in all, "
+                             f"{clock(statistics.mean(durations)) if durations else '?'} per trial on average"))
+    if sweep.parent_run_id:
+        rows.append(("MLflow parent run", sweep.parent_run_id))
+    if sweep.tracking_uri is None:
+        rows.append(("MLflow", "store not found: run metrics, curves and forecasts are left out"))
+    body = table(rows)
+    if not best:
+        body += paragraph("No trial has finished yet: nothing to compare. Failed trials' reasons are in trials.csv.", "note")
+    return Section("Summary", body)
+
+
+def heatmaps(sweep: SweepData, pairs: list[tuple[str, str]]) -> Section:
+    section = Section("Parameter pairs")
+    if not pairs:
+        section.html = paragraph("Fewer than two parameters were swept: no pair to map.", "note")
+        return section
+    section.html = paragraph(f"Each cell: the {'lowest' if sweep.direction == 'minimize' else 'highest'} "
+                             f"{sweep.metric} of the finished trials in it (the button shows the mean); blank "
+                             "cells had no trial. Numeric parameters with many values are binned into quantiles.",
+                             "note")
+    section.figures = [figures.pair_heatmap(sweep.complete(), x, y, sweep.metric, sweep.direction) for x, y in pairs]
+    return section
+
+
+def baseline_lines(trials: list[TrialRow], key: str) -> dict[str, float]:
+    """Best value of ``key`` per baseline family among the sweep's own trials."""
+    lines: dict[str, float] = {}
+    for t in trials:
+        value = t.metric(key)
+        if t.state == "COMPLETE" and value is not None and t.family in FAMILIES and not is_network(t.family):
+            lines[t.family] = min(lines.get(t.family, value), value) if key != "test_r2" else max(lines.get(t.family, value), value)
+    return lines
+
+
+def configurations(sweep: SweepData) -> Section:
+    swept = sweep.swept()
+    section = Section("Configurations")
+    rmse = figures.config_bars(sweep.trials, swept, "test_rmse", "test RMSE per configuration (best first)", True,
+                               baseline_lines(sweep.trials, "test_rmse"))
+    r2 = figures.config_bars(sweep.trials, swept, "test_r2", "test R² per configuration (best first)", False,
+                             baseline_lines(sweep.trials, "test_r2"))
+    family = figures.family_comparison(sweep.trials, sweep.metric)
+    section.figures = [f for f in (rmse, r2, family) if f is not None]
+    if not section.figures:
+        section.html = paragraph("No finished trial with logged metrics.", "note")
+    return section
+
+
+OPTUNA_PLOTS = ("plot_optimization_history", "plot_param_importances", "plot_intermediate_values",
+                "plot_parallel_coordinate")
+
+
+def optuna_plots(sweep: SweepData) -> Section:
+    """Optuna's own plots, each skipped (with a note) where the study cannot support it."""
+    import optuna.visualization as vis
+
+    section, notes = Section("Optuna"), []
+    for name in OPTUNA_PLOTS:
+        if name == "plot_intermediate_values" and not any(t.intermediate_values for t in sweep.study.get_trials(deepcopy=False)):
+            notes.append("no intermediate values (no epoch was reported): nothing pruned")
+            continue
+        if name in ("plot_param_importances", "plot_parallel_coordinate") and (len(sweep.swept()) < 1 or len(sweep.complete()) < 2):
+            notes.append(f"{name.removeprefix('plot_').replace('_', ' ')} needs two finished trials and a swept parameter")
+            continue
+        try:
+            figure = getattr(vis, name)(sweep.study)
+        except (ValueError, RuntimeError) as err:
+            notes.append(f"{name}: {err}")
+            continue
+        figure.update_layout(template="plotly_white")
+        section.figures.append(figure)
+    section.html = "".join(paragraph(n, "note") for n in notes)
+    return section
+
+
+def best_trial(sweep: SweepData) -> Section:
+    section = Section("Best trial")
+    finished = [t for t in sweep.complete() if t.run is not None]
+    if not finished:
+        section.html = paragraph("No finished trial with an MLflow run.", "note")
+        return section
+    pick = min if sweep.direction == "minimize" else max
+    top = pick(finished, key=lambda t: t.value)
+    section.html = paragraph(f"trial {top.number}: {top.overrides}")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(sweep.tracking_uri)
+    history = {key: [(m.step, m.value) for m in client.get_metric_history(top.run.info.run_id, key)]
+               for key in ("loss", "val_loss")}
+    curves = figures.loss_curves(history, f"trial {top.number}: training and validation loss")
+    if curves is not None:
+        section.figures.append(curves)
+    forecast = best_forecast(client, top)
+    if forecast is not None:
+        section.figures.append(forecast)
+    return section
+
+
+def best_forecast(client: Any, trial: TrialRow) -> go.Figure | None:
+    """Forecast vs truth on the test split, from the table the run logged (runs from before it
+    existed simply go without)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from sweepcast.report.forecast import forecast_figure
+
+    try:
+        text = mlflow.artifacts.load_text(f"{trial.run.info.artifact_uri}/predictions/test_step1.csv")
+    except (MlflowException, OSError):
+        return None
+    frame = pd.read_csv(io.StringIO(text), parse_dates=["timestamp"])
+    target = trial.run.data.params.get("data.target", "target")
+    return forecast_figure(pd.DatetimeIndex(frame["timestamp"]), frame["truth"].to_numpy(), frame["forecast"].to_numpy(),
+                           frame["persistence"].to_numpy(), f"trial {trial.number}: forecast vs truth (test split, step 1)",
+                           target)
+
+
+def build_report(sweep: SweepData, pairs: list[tuple[str, str]] | None = None) -> str:
+    chosen = heatmap_pairs(sweep, pairs)
+    sections = [header(sweep), heatmaps(sweep, chosen), configurations(sweep), optuna_plots(sweep)]
+    if sweep.tracking_uri is not None:
+        sections.append(best_trial(sweep))
+    return render(f"Sweep report: {html.unescape(sweep.study.study_name)}", sections)
+
+
+def write_report(folder: Path, pairs: str | None = None, storage: str | None = None, tracking_uri: str | None = None,
+                 log_to_mlflow: bool = True) -> Path:
+    """Build, write ``<folder>/report.html``, and attach it to the sweep's MLflow parent run."""
+    sweep = load_sweep(folder, storage, tracking_uri)
+    path = write(folder / REPORT, build_report(sweep, parse_pairs(pairs)))
+    if log_to_mlflow and sweep.tracking_uri and sweep.parent_run_id:
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(sweep.tracking_uri).log_artifact(sweep.parent_run_id, str(path))
+    log.info("sweep report: %s", path)
+    return path
