@@ -17,11 +17,29 @@ from sweepcast.report import sweep_figures as figures
 from sweepcast.report.sweep_data import TrialRow, load_sweep
 from sweepcast.report.sweep_report import build_report, parse_pairs, write_report
 
+def plain(value):
+    """Plotly writes numeric arrays as ``{"dtype": "f8", "bdata": base64}``: back to lists."""
+    if isinstance(value, dict) and "bdata" in value and "dtype" in value:
+        import base64
+
+        import numpy as np
+
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = [int(n) for n in str(value.get("shape", len(array))).split(",")]
+        return array.reshape(shape).tolist()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
 def page_figures(page: str) -> dict[str, list[dict]]:
     """Each figure's traces, read back from the ``Plotly.newPlot("figure-n", [traces], ...)`` calls."""
     decoder, found = json.JSONDecoder(), {}
     for match in re.finditer(r'Plotly\.newPlot\(\s*"(figure-\d+)",\s*', page):
-        found[match.group(1)], _ = decoder.raw_decode(page, match.end())
+        traces, _ = decoder.raw_decode(page, match.end())
+        found[match.group(1)] = plain(traces)
     return found
 
 

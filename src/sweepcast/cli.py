@@ -4,6 +4,7 @@
     python -m sweepcast export --experiment livestream --metric test_rmse --to exports/best
     python -m sweepcast predict exports/best --input day.csv --horizon 10 [--output forecast.csv]
     python -m sweepcast report sweeps/<name> [--pairs model.units:model.dropout]
+    python -m sweepcast explore data=livestream [more overrides] [--out page.html] [--mlflow]
 
 A user error prints one ``error:`` line and exits with status 2, like ``train.py``.
 """
@@ -54,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--storage", help="Optuna storage URL when the study is not the folder's optuna.db")
     report.add_argument("--tracking-uri", help="MLflow store (default: the one the sweep recorded)")
     report.add_argument("--no-mlflow", action="store_true", help="do not attach the report to the sweep's MLflow run")
+
+    explore = verbs.add_parser("explore", help="one offline page of the data's own analyses (before any model)")
+    explore.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=csv_series data.path=FILE.csv")
+    explore.add_argument("--out", type=Path, help="page to write (default explore/<data name>.html)")
+    explore.add_argument("--mlflow", action="store_true", help="also log the page to an MLflow run named explore")
+    explore.add_argument("--tracking-uri", help=f"MLflow store for --mlflow (default $MLFLOW_TRACKING_URI, else {DEFAULT_STORE})")
     return root
 
 
@@ -69,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sweepcast.report.sweep_report import write_report
 
             write_report(args.sweep, args.pairs, args.storage, args.tracking_uri, not args.no_mlflow)
+        elif args.verb == "explore":
+            from sweepcast.report.explore import write_explore
+
+            write_explore(args.overrides, args.out, args.mlflow, args.tracking_uri)
         else:
             predict(args)
     except SweepcastError as err:
