@@ -65,3 +65,12 @@ def test_path_required_and_unknown_source() -> None:
         prepare({"source": "csv_series", "path": None, "timestep": 5})
     with pytest.raises(ConfigError, match="data.source"):
         prepare({"source": "parquet", "timestep": 5})
+
+
+def test_offsets_that_change_within_a_file_become_one_utc_clock(tmp_path) -> None:
+    from sweepcast.data.csv_series import read_series_csv
+
+    path = tmp_path / "dst.csv"
+    path.write_text("timestamp,value\n2024-03-31T00:30:00+01:00,1\n2024-03-31T03:30:00+02:00,2\n")
+    frame = read_series_csv(path)
+    assert [str(t) for t in frame.index] == ["2024-03-30 23:30:00", "2024-03-31 01:30:00"]

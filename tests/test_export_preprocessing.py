@@ -104,3 +104,66 @@ def test_registry_helpers() -> None:
     fake = type("Run", (), {"preprocessing": type("P", (), {"target": "WATCH UCNT/min"})()})()
     assert registered_name(fake, "live stream") == "live_stream-WATCH_UCNT_min-forecaster"
     assert one_line("Failed to predict data 'x\ny'. \nError: Model is missing inputs ['a'].") == "Model is missing inputs ['a']."
+
+
+def test_an_inferred_training_frequency_is_pinned_for_requests(tmp_path: Path) -> None:
+    """Every other row sent: the gaps are filled on the 30-minute training grid (interpolated),
+    not re-gridded to hours."""
+    prep = preprocessing(tmp_path)
+    assert prep.serving_config()["clean"]["freq"] == "30min"
+    forecast = prep.forecast(last_value, rows(31).iloc[::2], 1)
+    assert forecast["timestamp"].tolist() == ["2024-03-01 15:30:00"]  # row 30 + 30 min
+    assert forecast["value"].tolist() == pytest.approx([VALUES[30]])
+
+
+def test_a_window_with_missing_values_is_refused(tmp_path: Path) -> None:
+    prep = preprocessing(tmp_path)
+    blank = rows(30).assign(value="")
+    with pytest.raises(DataError, match="column 'value' has missing values in the last 4 rows"):
+        prep.forecast(last_value, blank, 1)
+
+
+def test_champion_is_judged_on_its_own_metric() -> None:
+    from types import SimpleNamespace
+
+    from sweepcast.export.package import champion_verdict
+    from sweepcast.export.select import Candidate
+
+    champion = SimpleNamespace(version="1", tags={"metric": "val_rmse", "metric_value": "1.0", "direction": "minimize"})
+    run = lambda metrics: SimpleNamespace(metrics=metrics)  # noqa: E731
+    by_mae = Candidate("b", "b", "0", "test_mae", "minimize", 0.1, "m", "s")
+    assert champion_verdict(champion, by_mae, run({"val_rmse": 2.0}))[1] is False  # worse on val_rmse: stays
+    assert champion_verdict(champion, by_mae, run({"val_rmse": 0.5}))[1] is True
+    assert champion_verdict(champion, by_mae, run({}))[1] is False  # nothing to compare
+    by_hand = SimpleNamespace(version="3", tags={})
+    verdict, moves = champion_verdict(by_hand, by_mae, run({"val_rmse": 0.1}))
+    assert not moves and "set by hand" in verdict
+    assert champion_verdict(None, by_mae, run({}))[1] is True
+
+
+def test_sweep_direction_follows_the_metric(tmp_path: Path) -> None:
+    import mlflow
+
+    from sweepcast.export.select import quote, sweep_scope
+
+    folder = tmp_path / "sweeps" / "s"
+    folder.mkdir(parents=True)
+    (folder / "best.yaml").write_text("study_name: s\nmetric: val_r2\ndirection: maximize\n")
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert sweep_scope(client, folder, None, None).direction == "maximize"
+    assert sweep_scope(client, folder, "test_rmse", None).direction == "minimize"
+    assert sweep_scope(client, folder, "test_rmse", "maximize").direction == "maximize"
+    assert quote("it's") == '"it\'s"' and quote("a\\b") == "'a\\b'"
+    with pytest.raises(SweepcastError, match="both quote"):
+        quote("'\"")
+
+
+def test_heatmap_bins_keep_distinct_values_apart_and_labels_unique() -> None:
+    from sweepcast.report.sweep_figures import bins
+
+    labels, order = bins([1, 1.0, 2])
+    assert order == ["1", "1.0", "2"] and labels == ["1", "1.0", "2"]
+    narrow = [0.001 + i * 1e-7 for i in range(40)]
+    labels, order = bins(narrow)
+    assert len(order) == len(set(order)) == 6 and order[0].startswith("0.001–")
+    assert float(order[0].split("–")[0]) == pytest.approx(min(narrow))

@@ -129,7 +129,7 @@ def export(args: argparse.Namespace) -> None:
     name = args.name or registered_name(run, client.get_experiment(candidate.experiment_id).name)
     write_export(client, candidate, run, args.to, args.force, model_card(client, candidate, run, scope, name, args.to))
     log.info("wrote %s (MLflow pyfunc with its preprocessing, MODEL_CARD.md)", args.to)
-    _, _, outcome = register(client, candidate, args.to, name)
+    _, outcome = register(client, candidate, run, args.to, name)
     log.info("registry '%s': %s", name, outcome)
     log.info("forecast with: python -m sweepcast predict %s --input FILE.csv", args.to)
 

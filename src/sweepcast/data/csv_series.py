@@ -62,7 +62,9 @@ def parse_series_frame(
 
 def parse_timestamps(values: pd.Series, path: Path, column: str) -> pd.DatetimeIndex:
     """Parse timestamps strictly, naming the first unparseable row (1-based data row)."""
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    # utc=True: offsets that change inside a file (a daylight-saving switch) become one UTC clock;
+    # naive timestamps are taken as they are
+    parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
     bad = parsed.isna()
     if bad.any():
         row = int(bad.to_numpy().argmax())

@@ -10,7 +10,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from sweepcast.export.package import RunArtifacts
-from sweepcast.export.select import Candidate, Scope
+from sweepcast.export.select import Candidate, Scope, finished_runs
 from sweepcast.models import FAMILIES, is_network
 
 METRICS = ("test_rmse", "test_mae", "test_r2", "test_smape", "val_rmse", "baseline_test_rmse", "skill")
@@ -19,9 +19,7 @@ TRAINING = ("fit_seconds", "epochs_run", "best_epoch", "parameters", "train_samp
 
 def baseline_rows(client: MlflowClient, scope: Scope) -> list[tuple[str, float, float]]:
     """Best finished run of each baseline family in the same scope: (family, test RMSE, skill)."""
-    status = "attributes.status = 'FINISHED'"
-    runs = client.search_runs(scope.experiment_ids, " and ".join(f for f in (scope.filter, status) if f),
-                              max_results=50_000)
+    runs = finished_runs(client, scope)
     best: dict[str, Any] = {}
     for run in runs:
         family = run.data.tags.get("model_family", "")

@@ -27,13 +27,13 @@ from sweepcast.data.sources import load_source, source
 from sweepcast.errors import DataError, SweepcastError
 from sweepcast.export.preprocessing import Preprocessing
 from sweepcast.export.pyfunc import NETWORK, PREPROCESSING
-from sweepcast.export.select import Candidate
+from sweepcast.export.select import EXPORT_TAG, Candidate
 
 log = logging.getLogger(__name__)
 
 ALIAS = "champion"
 REQUIREMENTS = ("mlflow", "keras", "numpy", "pandas", "scikit-learn", "holidays", "pyyaml")
-EXAMPLE_EXTRA_ROWS = 10  # a few rows more than the window, so cleaning's reindex has room
+EXAMPLE_EXTRA_ROWS = 10  # a few rows more than the window, so cleaning (duplicates, dropped NaN) has room
 
 
 @dataclass(frozen=True)
@@ -125,13 +125,20 @@ def write_export(client: MlflowClient, candidate: Candidate, run: RunArtifacts, 
 def replace_dir(new: Path, to: Path) -> None:
     """Move ``new`` to ``to``; an existing ``to`` is set aside first and removed only afterwards."""
     old = None
-    if to.exists():
+    if to.exists() or to.is_symlink():
         old = to.with_name(f".{to.name}.replaced")
-        shutil.rmtree(old, ignore_errors=True)
+        remove(old)
         to.rename(old)
     new.rename(to)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        remove(old)
+
+
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def registered_name(run: RunArtifacts, experiment: str) -> str:
@@ -143,28 +150,54 @@ def is_better(value: float, than: float, direction: str) -> bool:
     return value < than if direction == "minimize" else value > than
 
 
-def register(client: MlflowClient, candidate: Candidate, to: Path, name: str) -> tuple[str, str, str]:
-    """Log the exported directory as an ``export`` run, register it, and move the ``champion`` alias
-    to it when it beats the current champion on the same metric. Returns (version, champion
-    version, what happened)."""
+def register(client: MlflowClient, candidate: Candidate, run: RunArtifacts, to: Path, name: str) -> tuple[str, str]:
+    """Log the exported folder as an ``export`` run, register it, and move ``champion`` to it only when
+    it beats the current champion on the champion's own metric. Returns (champion version, what happened).
+
+    A failure here leaves the folder in place (it is complete) and the ``export`` run FAILED.
+    """
     champion = current_champion(client, name)
     if champion is not None and champion.tags.get("source_run_id") == candidate.run_id:
-        return champion.version, champion.version, f"run {candidate.run_id} is already '{ALIAS}' (version {champion.version})"
-    with mlflow.start_run(experiment_id=candidate.experiment_id, run_name=f"export {candidate.run_name}",
-                          tags={"sweepcast_export_of": candidate.run_id}) as export_run:
-        mlflow.log_artifacts(str(to), "forecaster")
-        mlflow.log_metric(candidate.metric, candidate.value)
+        return champion.version, f"run {candidate.run_id} is already '{ALIAS}' (version {champion.version})"
     tags = {"source_run_id": candidate.run_id, "metric": candidate.metric, "metric_value": repr(candidate.value),
             "direction": candidate.direction, "scope": candidate.scope}
-    version = mlflow.register_model(f"runs:/{export_run.info.run_id}/forecaster", name, tags=tags).version
-    if champion is None or champion.tags.get("metric") != candidate.metric or is_better(
-            candidate.value, float(champion.tags.get("metric_value", "nan")), candidate.direction):
+    try:
+        with mlflow.start_run(experiment_id=candidate.experiment_id, run_name=f"export {candidate.run_name}",
+                              tags={EXPORT_TAG: candidate.run_id}) as export_run:
+            mlflow.log_artifacts(str(to), "forecaster")
+            version = str(mlflow.register_model(f"runs:/{export_run.info.run_id}/forecaster", name, tags=tags).version)
+    except MlflowException as err:
+        raise SweepcastError(f"{to} is written, but registering it as '{name}' failed ({first_line(err)}); "
+                             "fix the store and rerun with --force") from None
+    verdict, moves = champion_verdict(champion, candidate, run)
+    if moves:
         client.set_registered_model_alias(name, ALIAS, version)
-        was = "" if champion is None else f" (was version {champion.version})"
-        return str(version), str(version), f"'{ALIAS}' -> version {version}{was}"
-    return (str(version), champion.version,
-            f"'{ALIAS}' stays version {champion.version}: its {candidate.metric} {champion.tags['metric_value']} "
-            f"is not beaten by {candidate.value:.6g}")
+        was = "" if champion is None else f" (was version {champion.version}: {verdict})"
+        return version, f"version {version} registered; '{ALIAS}' -> version {version}{was}"
+    return champion.version, f"version {version} registered; '{ALIAS}' stays version {champion.version}: {verdict}"
+
+
+def champion_verdict(champion: Any, candidate: Candidate, run: RunArtifacts) -> tuple[str, bool]:
+    """Does the candidate beat the champion? Judged on the metric the champion won with, using the
+    candidate's own value of it; a champion without that record (set by hand) is never displaced."""
+    if champion is None:
+        return "no champion yet", True
+    metric, direction = champion.tags.get("metric"), champion.tags.get("direction")
+    try:
+        held = float(champion.tags["metric_value"])
+    except (KeyError, ValueError):
+        return f"version {champion.version} carries no metric record (set by hand?); move the alias yourself", False
+    value = candidate.value if metric == candidate.metric else run.metrics.get(str(metric))
+    if value is None or direction not in ("minimize", "maximize"):
+        return f"this run has no {metric} to compare with the champion's {held:.6g}", False
+    if is_better(float(value), held, direction):
+        return f"{metric} {value:.6g} beats {held:.6g}", True
+    return f"its {metric} {held:.6g} is not beaten by {value:.6g}", False
+
+
+def first_line(err: BaseException) -> str:
+    text = str(getattr(err, "message", err)).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def current_champion(client: MlflowClient, name: str) -> Any:

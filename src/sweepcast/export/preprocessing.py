@@ -73,7 +73,7 @@ class Preprocessing:
         if not isinstance(rows, pd.DataFrame) or rows.empty:
             raise DataError(f"{name}: expected rows in the training data's layout, got none")
         parsed = parse_rows(self.data, rows, name)
-        frame, features, _ = model_frame(parsed, name, self.data, dead_days=False)
+        frame, features, _ = model_frame(parsed, name, self.serving_config(), dead_days=False)
         if features != self.features:
             raise DataError(f"{name}: gives input columns {features}, the model was trained on {self.features}")
         timestep = self.task.timestep
@@ -84,6 +84,16 @@ class Preprocessing:
             )
         return frame
 
+    def serving_config(self) -> dict[str, Any]:
+        """The data config for requests: a training frequency that was inferred (``freq: infer``) is
+        pinned to the one training found, so a request's own spacing cannot change the grid."""
+        clean = dict(self.data.get("clean") or {})
+        if clean.get("freq") == "infer" and self.step:
+            from pandas.tseries.frequencies import to_offset
+
+            clean["freq"] = to_offset(pd.Timedelta(self.step)).freqstr
+        return {**self.data, "clean": clean}
+
     def forecast(self, predict: Predict, rows: pd.DataFrame, horizon: int, name: str = "input") -> pd.DataFrame:
         """The next ``horizon`` values after the last row: ``timestamp``, ``step``, ``<target>``."""
         from sweepcast.models.recursive import feed_back
@@ -92,6 +102,10 @@ class Preprocessing:
         frame = self.frame(rows, name)
         inputs, target = scaler_from_state(self.input_scaler), scaler_from_state(self.target_scaler)
         values = frame[self.features].to_numpy(dtype=np.float64)[-self.task.timestep:]
+        if not np.isfinite(values).all():
+            column = self.features[int(np.argwhere(~np.isfinite(values))[0][1])]
+            raise DataError(f"{name}: column '{column}' has missing values in the last {self.task.timestep} rows "
+                            "even after cleaning; send complete rows")
         window = inputs.transform(values).astype(np.float32)[None, :, :]
         outputs = self.task.outputs
         if horizon <= outputs:

@@ -17,6 +17,7 @@ from sweepcast.errors import SweepcastError
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ("minimize", "maximize")
+EXPORT_TAG = "sweepcast_export_of"  # on the run an export logs
 HIGHER_IS_BETTER = ("r2", "skill")
 
 
@@ -57,10 +58,13 @@ def sweep_scope(client: MlflowClient, folder: Path, metric: str | None, directio
     if best.is_file():
         summary = yaml.safe_load(best.read_text(encoding="utf-8")) or {}
     study = str(summary.get("study_name") or folder.name)
-    metric = metric or str(summary.get("metric") or "val_rmse")
-    direction = direction or str(summary.get("direction") or default_direction(metric))
+    swept_metric = str(summary.get("metric") or "val_rmse")
+    metric = metric or swept_metric
+    if direction is None:  # the sweep's direction holds for the sweep's metric only
+        direction = str(summary.get("direction") or "") if metric == swept_metric else ""
+        direction = direction or default_direction(metric)
     experiments = [e.experiment_id for e in client.search_experiments()]
-    return Scope(experiments, f"tags.study_name = '{quote(study)}'", f"study '{study}'", metric, direction)
+    return Scope(experiments, f"tags.study_name = {quote(study)}", f"study '{study}'", metric, direction)
 
 
 def experiment_scope(client: MlflowClient, name: str, metric: str | None, direction: str | None) -> Scope:
@@ -79,7 +83,7 @@ def run_scope(client: MlflowClient, run_id: str, metric: str | None, direction: 
     except MlflowException:
         raise SweepcastError(f"--run {run_id}: no such MLflow run in this store") from None
     metric = metric or "val_rmse"
-    return Scope([run.info.experiment_id], f"attributes.run_id = '{quote(run_id)}'", f"run {run_id}", metric,
+    return Scope([run.info.experiment_id], f"attributes.run_id = {quote(run_id)}", f"run {run_id}", metric,
                  direction or default_direction(metric))
 
 
@@ -87,9 +91,7 @@ def best_candidate(client: MlflowClient, scope: Scope) -> Candidate:
     """The best FINISHED run in ``scope`` that logged a model and the metric (baselines log no model)."""
     if scope.direction not in DIRECTIONS:
         raise SweepcastError(f"--direction: expected one of {DIRECTIONS}, got {scope.direction!r}")
-    status = "attributes.status = 'FINISHED'"
-    found = client.search_runs(scope.experiment_ids, " and ".join(f for f in (scope.filter, status) if f),
-                               max_results=50_000)
+    found = finished_runs(client, scope)
     ranked = [run for run in found
               if "model_uri" in run.data.tags and math.isfinite(run.data.metrics.get(scope.metric, math.nan))]
     if not ranked:
@@ -110,6 +112,18 @@ def best_candidate(client: MlflowClient, scope: Scope) -> Candidate:
                      scope.direction, float(run.data.metrics[scope.metric]), run.data.tags["model_uri"], scope.label)
 
 
+def finished_runs(client: MlflowClient, scope: Scope) -> list[Any]:
+    """FINISHED runs in ``scope``, leaving out our own ``export`` runs (they hold a packaged copy)."""
+    status = "attributes.status = 'FINISHED'"
+    runs = client.search_runs(scope.experiment_ids, " and ".join(f for f in (scope.filter, status) if f),
+                              max_results=50_000)
+    return [r for r in runs if EXPORT_TAG not in r.data.tags]
+
+
 def quote(text: str) -> str:
-    """A value inside MLflow's single-quoted filter strings."""
-    return text.replace("\\", "\\\\").replace("'", "\\'")
+    """A value as an MLflow filter-string literal: MLflow takes single or double quotes and no escapes."""
+    if "'" not in text:
+        return f"'{text}'"
+    if '"' not in text:
+        return f'"{text}"'
+    raise SweepcastError(f"{text!r}: a name with both quote characters cannot be searched in MLflow")

@@ -110,11 +110,17 @@ def load_sweep(folder: Path, storage: str | None = None, tracking_uri: str | Non
     best = yaml.safe_load(best_file.read_text(encoding="utf-8")) if best_file.is_file() else {}
     name = str(best.get("study_name") or folder.name)
     url = sweep_storage(folder, storage)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        raise SweepcastError(f"--storage {url}: no such SQLite file (it would be created empty)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.load_study(study_name=name, storage=url)
     except KeyError:
         raise SweepcastError(f"{folder}: the storage holds no study named '{name}'") from None
+    except Exception as err:  # noqa: BLE001 - an unreachable or malformed storage URL: say which, in one line
+        from sweepcast.sweeper.study import redact
+
+        raise SweepcastError(f"--storage {redact(url)}: cannot open the study ({str(err).strip().splitlines()[0]})") from None
     uri = tracking_store(folder, tracking_uri)
     runs = fetch_runs(uri, study) if uri else {}
     rows = [TrialRow(t.number, t.state.name, t.value, dict(t.params), " ".join(t.user_attrs.get("overrides", [])),

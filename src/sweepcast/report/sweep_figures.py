@@ -21,13 +21,24 @@ def bins(values: Sequence[Any]) -> tuple[list[str], list[str]]:
     """Each value's cell label, and the labels in axis order. Few distinct values stay as they are;
     many numeric values become quantile ranges, so a sampled interval still gives a readable grid."""
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    distinct = sorted(set(values), key=lambda v: (str(type(v)), v) if not numeric else v)
-    if not numeric or len(distinct) <= MAX_CATEGORIES:
-        order = [str(v) for v in distinct]
-        return [str(v) for v in values], order
-    cut = pd.qcut(pd.Series(values, dtype=float), q=BINS, duplicates="drop")
-    labels = [f"{i.left:.3g}–{i.right:.3g}" for i in cut.cat.categories]
-    return [labels[code] for code in cut.cat.codes], labels
+    labels = [str(v) for v in values]  # 1, 1.0 and True stay three cells, as the trials ran them
+    if not numeric or len(set(labels)) <= MAX_CATEGORIES:
+        ranked = sorted(zip(values, labels), key=lambda vl: (float(vl[0]), vl[1]) if numeric else vl[1])
+        return labels, list(dict.fromkeys(label for _, label in ranked))
+    series = pd.Series(values, dtype=float)
+    cut = pd.qcut(series, q=BINS, duplicates="drop")
+    edges = [float(series.min()), *(float(i.right) for i in cut.cat.categories)]  # qcut widens the first edge
+    names = range_labels(edges)
+    return [names[code] for code in cut.cat.codes], names
+
+
+def range_labels(edges: list[float]) -> list[str]:
+    """``a–b`` per bin, with just enough significant digits that no two labels are the same."""
+    for digits in range(3, 12):
+        names = [f"{a:.{digits}g}–{b:.{digits}g}" for a, b in zip(edges[:-1], edges[1:])]
+        if len(set(names)) == len(names):
+            return names
+    return [f"{a!r}–{b!r}" for a, b in zip(edges[:-1], edges[1:])]
 
 
 def cell_table(trials: list[TrialRow], x: str, y: str) -> pd.DataFrame:

@@ -114,7 +114,14 @@ def heatmaps(sweep: SweepData, pairs: list[tuple[str, str]]) -> Section:
                              f"{sweep.metric} of the finished trials in it (the button shows the mean); blank "
                              "cells had no trial. Numeric parameters with many values are binned into quantiles.",
                              "note")
-    section.figures = [figures.pair_heatmap(sweep.complete(), x, y, sweep.metric, sweep.direction) for x, y in pairs]
+    notes = []
+    for x, y in pairs:
+        both = [t for t in sweep.complete() if x in t.params and y in t.params]
+        if both:
+            section.figures.append(figures.pair_heatmap(both, x, y, sweep.metric, sweep.direction))
+        else:  # conditional parameters, e.g. of two different model families
+            notes.append(paragraph(f"{x} × {y}: no finished trial has both parameters.", "note"))
+    section.html += "".join(notes)
     return section
 
 
@@ -177,7 +184,11 @@ def best_trial(sweep: SweepData) -> Section:
         return section
     pick = min if sweep.direction == "minimize" else max
     top = pick(finished, key=lambda t: t.value)
+    overall = pick(sweep.complete(), key=lambda t: t.value)
     section.html = paragraph(f"trial {top.number}: {top.overrides}")
+    if overall.number != top.number:
+        section.html += paragraph(f"The best trial, {overall.number}, has no MLflow run in this store; showing the "
+                                  f"best trial that has one.", "note")
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(sweep.tracking_uri)
@@ -225,8 +236,12 @@ def write_report(folder: Path, pairs: str | None = None, storage: str | None = N
     sweep = load_sweep(folder, storage, tracking_uri)
     path = write(folder / REPORT, build_report(sweep, parse_pairs(pairs)))
     if log_to_mlflow and sweep.tracking_uri and sweep.parent_run_id:
+        from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
-        MlflowClient(sweep.tracking_uri).log_artifact(sweep.parent_run_id, str(path))
+        try:
+            MlflowClient(sweep.tracking_uri).log_artifact(sweep.parent_run_id, str(path))
+        except (MlflowException, OSError) as err:  # the page is written; only its copy in MLflow is missing
+            log.warning("report not attached to MLflow run %s: %s", sweep.parent_run_id, str(err).splitlines()[0])
     log.info("sweep report: %s", path)
     return path
