@@ -47,3 +47,14 @@ def test_fingerprint_changes_with_content() -> None:
     changed = frame.copy()
     changed.iloc[1, 0] = 2.5
     assert fingerprint(frame) != fingerprint(changed)
+
+
+def test_all_features_is_every_column_with_the_target_first() -> None:
+    import yaml
+
+    from tests.conftest import ROOT
+
+    cfg = yaml.safe_load((ROOT / "conf" / "data" / "livestream.yaml").read_text())
+    cfg["synthetic"]["days"] = 3
+    data = prepare({**cfg, "features": "all", "timestep": 10}, max_points=2000)
+    assert data.features[0] == "WATCH_UCNT" and len(data.features) == 26 and data.inputs.shape[1] == 26

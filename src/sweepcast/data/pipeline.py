@@ -185,15 +185,18 @@ def row_step(index: pd.DatetimeIndex, name: str) -> pd.Timedelta:
 
 
 def resolve_features(raw: pd.DataFrame, source: str, target: Any, features: Any) -> list[str]:
-    """Input columns: the target alone by default (univariate), else the listed columns."""
+    """Input columns: the target alone by default (univariate), every column with ``all`` (the
+    study's 27-feature model), else the listed columns."""
     if not isinstance(target, str) or target not in raw.columns:
         raise DataError(
             f"{source}: target column {target!r} (data.target) not found; columns: {', '.join(raw.columns)}"
         )
     if features is None:
         return [target]
+    if features == "all":
+        return unique([target, *map(str, raw.columns)])
     if isinstance(features, str) or not all(isinstance(f, str) for f in features) or not features:
-        raise ConfigError("data.features", "a non-empty list of column names or null", features)
+        raise ConfigError("data.features", "a non-empty list of column names, all, or null", features)
     unknown = [f for f in features if f not in raw.columns]
     if unknown:
         raise DataError(
