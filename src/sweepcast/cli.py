@@ -23,7 +23,7 @@ import pandas as pd
 from sweepcast.errors import SweepcastError
 
 log = logging.getLogger("sweepcast")
-DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"
+DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"  # shown in help; sweepcast.tracking.default_store() applies it
 
 
 def parser() -> argparse.ArgumentParser:
@@ -90,9 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def store_uri(given: str | None) -> str:
     """The MLflow store to read; a local SQLite file must already exist (export creates nothing there)."""
-    from sweepcast.tracking import resolve_tracking_uri
+    from sweepcast.tracking import default_store, resolve_tracking_uri
 
-    uri = given or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE
+    uri = given or default_store()
     prefix = "sqlite:///"
     if uri.startswith(prefix):
         path = Path(uri[len(prefix):]) if uri.startswith(prefix + "/") else Path(uri[len(prefix):]).resolve()

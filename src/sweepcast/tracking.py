@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"
+DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"  # conf/train.yaml's default; the CLI verbs fall back to it too
+
+
+def default_store() -> str:
+    """``$MLFLOW_TRACKING_URI``, else the project's SQLite store under ``mlruns/``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE
 
 
 def resolve_tracking_uri(uri: str) -> str:

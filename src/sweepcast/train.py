@@ -127,13 +127,13 @@ def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: T
     metrics["skill"] = skill(metrics["test_rmse"], metrics["baseline_test_rmse"])
     metrics["evaluate_seconds"] = time.perf_counter() - evaluating  # predictions + metrics
     tracking.log_metrics(metrics)
-    steps = per_step(test_true, test_pred)
+    steps, reference = per_step(test_true, test_pred), per_step(test_true, persistence)
     if data.horizon > 1:
         tracking.log_series("test_rmse_by_step", steps["rmse"])
         tracking.log_series("test_mae_by_step", steps["mae"])
-        tracking.log_series("baseline_test_rmse_by_step", per_step(test_true, persistence)["rmse"])
+        tracking.log_series("baseline_test_rmse_by_step", reference["rmse"])
         log.info("test RMSE by step: %s", "  ".join(f"{k}: {v:.4g}" for k, v in enumerate(steps["rmse"], start=1)))
-    log_artifacts(model if network else None, data, config, test_pred, persistence)
+    log_artifacts(model if network else None, data, config, test_pred, persistence, (steps["rmse"], reference["rmse"]))
     return metrics
 
 
@@ -170,7 +170,8 @@ def fit_baseline(data: PreparedData, config: Mapping[str, Any], trainer: Trainer
     return forecaster, fitted, lambda split: forecaster.predict(data, split)
 
 
-def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], test_pred: Any, persistence: Any) -> None:
+def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], test_pred: Any, persistence: Any,
+                  step_rmse: tuple[list[float], list[float]]) -> None:
     """Model (with signature and example), scalers, and the forecast-vs-truth page."""
     from sweepcast.report.forecast import figure_html, forecast_figure, step_error_figure
 
@@ -204,7 +205,7 @@ def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], tes
     plotlyjs = str(config["tracking"].get("plotlyjs", "cdn"))
     tracking.log_html(figure_html(figure, plotlyjs), "plots/forecast_test.html")
     if data.horizon > 1:
-        steps = step_error_figure(per_step(truth, test_pred)["rmse"], per_step(truth, persistence)["rmse"], data.target)
+        steps = step_error_figure(*step_rmse, data.target)  # model and persistence RMSE per step
         tracking.log_html(figure_html(steps, plotlyjs), "plots/rmse_by_step.html")
     log_file = job_log_file()
     if log_file is not None:

@@ -113,13 +113,20 @@ def clean_checkins(frame: pd.DataFrame, spec: CheckinCleanSpec, source: str) -> 
     return frame, report
 
 
+def from_previous(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per check-in: km and hours since the previous row, and whether that row is the same user's
+    (the first row of each user has no predecessor; its km and hours are NaN)."""
+    lat, lon, user = frame["lat"].to_numpy(), frame["lon"].to_numpy(), frame["user"].to_numpy()
+    km = np.concatenate([[np.nan], haversine_km(lat[:-1], lon[:-1], lat[1:], lon[1:])])
+    hours = np.concatenate([[np.nan], np.diff(frame["time"].to_numpy()).astype("timedelta64[s]").astype(float) / 3600])
+    same_user = np.concatenate([[False], user[1:] == user[:-1]])
+    return km, hours, same_user
+
+
 def speeds_kmh(frame: pd.DataFrame) -> np.ndarray:
     """Speed from each check-in's predecessor of the same user (NaN for a user's first; a zero time
     gap over a distance counts as infinitely fast)."""
-    lat, lon = frame["lat"].to_numpy(), frame["lon"].to_numpy()
-    km = np.concatenate([[np.nan], haversine_km(lat[:-1], lon[:-1], lat[1:], lon[1:])])
-    hours = np.concatenate([[np.nan], np.diff(frame["time"].to_numpy()).astype("timedelta64[s]").astype(float) / 3600])
-    same_user = np.concatenate([[False], frame["user"].to_numpy()[1:] == frame["user"].to_numpy()[:-1]])
+    km, hours, same_user = from_previous(frame)
     with np.errstate(divide="ignore", invalid="ignore"):
         speed = np.where(km == 0, 0.0, km / hours)
     return np.where(same_user, speed, np.nan)
@@ -148,11 +155,9 @@ def drop_stay_duplicates(frame: pd.DataFrame, meters: float, minutes: float) -> 
     repeats collapses to its first, since each is compared with the one kept before it)."""
     dropped = 0
     while True:  # each pass drops one check-in per run of repeats, so this ends
-        lat, lon = frame["lat"].to_numpy(), frame["lon"].to_numpy()
-        km = np.concatenate([[np.inf], haversine_km(lat[:-1], lon[:-1], lat[1:], lon[1:])])
-        gap = np.concatenate([[np.inf], np.diff(frame["time"].to_numpy()).astype("timedelta64[s]").astype(float) / 60])
-        same_user = np.concatenate([[False], frame["user"].to_numpy()[1:] == frame["user"].to_numpy()[:-1]])
-        repeat = same_user & (km * 1000 <= meters) & (gap <= minutes)
+        km, hours, same_user = from_previous(frame)
+        with np.errstate(invalid="ignore"):  # NaN at a user's first row compares False
+            repeat = same_user & (km * 1000 <= meters) & (hours * 60 <= minutes)
         if not repeat.any():
             break
         first_of_run = repeat & ~np.concatenate([[False], repeat[:-1]])  # drop one per run, then re-check

@@ -166,14 +166,9 @@ def write_explore(overrides: Sequence[str], out: Path | None, log_to_mlflow: boo
 
         from sweepcast import tracking
 
-        experiment = tracking.open_experiment({"uri": tracking_uri or tracking_default_uri()}, str(data_cfg.get("name")))
+        experiment = tracking.open_experiment({"uri": tracking_uri or tracking.default_store()}, str(data_cfg.get("name")))
         with tracking.start_run(experiment, "explore", {"sweepcast_page": "explore"}):
             mlflow.log_artifact(str(path), "explore")
         log.info("logged to MLflow experiment '%s'", data_cfg.get("name"))
     return path
 
-
-def tracking_default_uri() -> str:
-    import os
-
-    return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlruns/mlflow.db")

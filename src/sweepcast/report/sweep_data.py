@@ -13,7 +13,6 @@ import yaml
 from sweepcast.errors import SweepcastError
 
 log = logging.getLogger(__name__)
-DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"
 
 
 @dataclass
@@ -88,8 +87,9 @@ def multirun_value(folder: Path, path: tuple[str, ...]) -> Any:
 
 def tracking_store(folder: Path, given: str | None) -> str | None:
     """The MLflow store the sweep logged to (as ``multirun.yaml`` recorded it), if it can be opened here."""
-    uri = given or os.environ.get("MLFLOW_TRACKING_URI") or multirun_value(folder, ("tracking", "uri")) or DEFAULT_STORE
-    uri = str(uri)
+    from sweepcast.tracking import DEFAULT_STORE
+
+    uri = str(given or os.environ.get("MLFLOW_TRACKING_URI") or multirun_value(folder, ("tracking", "uri")) or DEFAULT_STORE)
     if uri.startswith("sqlite:///"):
         path = Path(uri[len("sqlite:///"):])
         if not path.is_absolute():

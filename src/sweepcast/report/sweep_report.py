@@ -86,7 +86,7 @@ def header(sweep: SweepData) -> Section:
         ("metric", f"{sweep.metric} ({sweep.direction})"),
         ("trials", ", ".join(f"{n} {s.lower()}" for s, n in states.items() if n) or "none"),
     ]
-    best = [t for t in sweep.complete()]
+    best = sweep.complete()
     if best:
         pick = min if sweep.direction == "minimize" else max
         top = pick(best, key=lambda t: t.value)
