@@ -20,7 +20,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from sweepcast.errors import SweepcastError
+from sweepcast.errors import SweepcastError, first_line
 
 log = logging.getLogger("sweepcast")
 DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"  # shown in help; sweepcast.tracking.default_store() applies it
@@ -127,7 +127,7 @@ def export(args: argparse.Namespace) -> None:
              candidate.run_id, candidate.run_name, candidate.value)
     run = read_run(client, candidate)
     name = args.name or registered_name(run, client.get_experiment(candidate.experiment_id).name)
-    write_export(client, candidate, run, args.to, args.force, model_card(client, candidate, run, scope, name, args.to))
+    write_export(candidate, run, args.to, args.force, model_card(client, candidate, run, scope, name, args.to))
     log.info("wrote %s (MLflow pyfunc with its preprocessing, MODEL_CARD.md)", args.to)
     _, outcome = register(client, candidate, run, args.to, name)
     log.info("registry '%s': %s", name, outcome)
@@ -141,7 +141,7 @@ def read_rows(path: Path) -> pd.DataFrame:
     try:
         rows = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise SweepcastError(f"{path}: not a readable CSV file ({str(err).strip().splitlines()[0]})") from None
+        raise SweepcastError(f"{path}: not a readable CSV file ({first_line(err)})") from None
     if len(rows.columns) and str(rows.columns[0]) in ("", "Unnamed: 0"):  # a written-out RangeIndex
         rows = rows.iloc[:, 1:]
     return rows

@@ -25,6 +25,12 @@ class DataError(SweepcastError):
     """An input file (or the data made from it) cannot be used."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (libraries' messages span lines), or its type name."""
+    text = str(getattr(err, "message", None) or err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 class TrialPruned(Exception):
     """Raised by a job whose sweep trial the pruner stopped; the sweeper records it PRUNED.
 

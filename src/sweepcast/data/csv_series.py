@@ -12,7 +12,7 @@ from typing import Sequence
 import pandas as pd
 
 from sweepcast.data.cells import numeric_column, show
-from sweepcast.errors import DataError
+from sweepcast.errors import DataError, first_line
 
 
 def read_series_csv(
@@ -31,7 +31,7 @@ def read_series_csv(
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise DataError(f"{path}: not a readable CSV file ({_first_line(err)})") from None
+        raise DataError(f"{path}: not a readable CSV file ({first_line(err)})") from None
     return parse_series_frame(raw, str(path), timestamp_column, value_columns)
 
 
@@ -76,7 +76,3 @@ def parse_timestamps(values: pd.Series, path: Path, column: str) -> pd.DatetimeI
     if index.tz is not None:
         index = index.tz_convert(None)
     return index
-
-
-def _first_line(err: BaseException) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -24,7 +24,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from sweepcast.data.sources import load_source, source
-from sweepcast.errors import DataError, SweepcastError
+from sweepcast.errors import DataError, SweepcastError, first_line
 from sweepcast.export.preprocessing import Preprocessing
 from sweepcast.export.pyfunc import NETWORK, PREPROCESSING
 from sweepcast.export.select import EXPORT_TAG, Candidate
@@ -52,7 +52,7 @@ def read_run(client: MlflowClient, candidate: Candidate) -> RunArtifacts:
         scalers = mlflow.artifacts.load_dict(f"runs:/{candidate.run_id}/preprocessing/scalers.json")
     except (MlflowException, OSError) as err:
         raise SweepcastError(f"run {candidate.run_id}: cannot read its config.yaml or preprocessing/scalers.json "
-                             f"({str(err).splitlines()[0]})") from None
+                             f"({first_line(err)})") from None
     return RunArtifacts(config, Preprocessing.from_run(config["data"], scalers), dict(run.data.tags),
                         dict(run.data.metrics))
 
@@ -76,7 +76,7 @@ def requirements() -> list[str]:
     return [f"{dist}=={metadata.version(dist)}" for dist in REQUIREMENTS] + [tensorflow_requirement()]
 
 
-def save_model(client: MlflowClient, candidate: Candidate, run: RunArtifacts, folder: Path) -> pd.DataFrame:
+def save_model(candidate: Candidate, run: RunArtifacts, folder: Path) -> pd.DataFrame:
     """Write the pyfunc into ``folder`` (must not exist); return the example's forecast."""
     import mlflow.keras
     from mlflow.models import infer_signature
@@ -106,7 +106,7 @@ def save_model(client: MlflowClient, candidate: Candidate, run: RunArtifacts, fo
     return output
 
 
-def write_export(client: MlflowClient, candidate: Candidate, run: RunArtifacts, to: Path, force: bool,
+def write_export(candidate: Candidate, run: RunArtifacts, to: Path, force: bool,
                  card: str) -> None:
     """Build the model and its card under a temporary name beside ``to``, then move it into place."""
     occupied = (to.is_dir() and any(to.iterdir())) or (to.exists() and not to.is_dir())
@@ -115,7 +115,7 @@ def write_export(client: MlflowClient, candidate: Candidate, run: RunArtifacts, 
     to.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{to.name}.", dir=to.parent))
     try:
-        save_model(client, candidate, run, staging / "model")
+        save_model(candidate, run, staging / "model")
         (staging / "model" / "MODEL_CARD.md").write_text(card, encoding="utf-8")
         replace_dir(staging / "model", to)
     finally:
@@ -193,11 +193,6 @@ def champion_verdict(champion: Any, candidate: Candidate, run: RunArtifacts) -> 
     if is_better(float(value), held, direction):
         return f"{metric} {value:.6g} beats {held:.6g}", True
     return f"its {metric} {held:.6g} is not beaten by {value:.6g}", False
-
-
-def first_line(err: BaseException) -> str:
-    text = str(getattr(err, "message", err)).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def current_champion(client: MlflowClient, name: str) -> Any:

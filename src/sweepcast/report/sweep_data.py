@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from sweepcast.errors import SweepcastError
+from sweepcast.errors import SweepcastError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def load_sweep(folder: Path, storage: str | None = None, tracking_uri: str | Non
     except Exception as err:  # noqa: BLE001 - an unreachable or malformed storage URL: say which, in one line
         from sweepcast.sweeper.study import redact
 
-        raise SweepcastError(f"--storage {redact(url)}: cannot open the study ({str(err).strip().splitlines()[0]})") from None
+        raise SweepcastError(f"--storage {redact(url)}: cannot open the study ({first_line(err)})") from None
     uri = tracking_store(folder, tracking_uri)
     runs = fetch_runs(uri, study) if uri else {}
     rows = [TrialRow(t.number, t.state.name, t.value, dict(t.params), " ".join(t.user_attrs.get("overrides", [])),

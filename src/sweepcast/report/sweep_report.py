@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from sweepcast.errors import SweepcastError
+from sweepcast.errors import SweepcastError, first_line
 from sweepcast.models import FAMILIES, is_network
 from sweepcast.report import sweep_figures as figures
 from sweepcast.report.page import Section, paragraph, render, table, write
@@ -242,6 +242,6 @@ def write_report(folder: Path, pairs: str | None = None, storage: str | None = N
         try:
             MlflowClient(sweep.tracking_uri).log_artifact(sweep.parent_run_id, str(path))
         except (MlflowException, OSError) as err:  # the page is written; only its copy in MLflow is missing
-            log.warning("report not attached to MLflow run %s: %s", sweep.parent_run_id, str(err).splitlines()[0])
+            log.warning("report not attached to MLflow run %s: %s", sweep.parent_run_id, first_line(err))
     log.info("sweep report: %s", path)
     return path
