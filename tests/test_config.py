@@ -24,7 +24,7 @@ def test_defaults() -> None:
     assert cfg["data"]["source"] == "livestream" and cfg["data"]["path"] is None
     assert cfg["data"]["target"] == "WATCH_UCNT"
     assert cfg["model"]["name"] == "lstm"
-    assert cfg["optimized_metric"] == "val_rmse" in OPTIMIZABLE
+    assert cfg["optimized_metric"] == "val_rmse" in OPTIMIZABLE["series"]
     assert cfg["tracking"]["experiment"] == "livestream"
     validate_model(cfg["model"])
     spec = validate_trainer(cfg["trainer"])

@@ -62,3 +62,29 @@ def per_step(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, list[float]]:
         "rmse": [rmse(y_true[:, k], y_pred[:, k]) for k in steps],
         "mae": [mae(y_true[:, k], y_pred[:, k]) for k in steps],
     }
+
+
+def checkin_metrics(true: np.ndarray, pred: np.ndarray, true_scaled: np.ndarray, pred_scaled: np.ndarray,
+                    prefix: str) -> dict[str, float]:
+    """A check-in split's scores: ``[windows, 3]`` (gap hours, lat, lon) in original and scaled units.
+
+    ``rmse``/``mae`` pool the three scaled values and ``r2`` averages the three columns' R², as the
+    check-in study reported them (so its 0.086 / 0.354 compare); ``km_median``/``km_mean`` are
+    great-circle misses and ``dt_minutes_mae`` the gap error, in units a user can act on.
+    """
+    from sweepcast.data.checkins import haversine_km
+
+    km = haversine_km(true[:, 1], true[:, 2], pred[:, 1], pred[:, 2])
+    columns = [c for c in range(3) if np.ptp(true_scaled[:, c]) > 0]  # R² is undefined on a constant column
+    scores = {
+        f"{prefix}_rmse": rmse(true_scaled, pred_scaled),
+        f"{prefix}_mae": mae(true_scaled, pred_scaled),
+        f"{prefix}_r2": float(np.mean([r2(true_scaled[:, c], pred_scaled[:, c]) for c in columns])) if columns
+        else float("nan"),
+        f"{prefix}_km_median": float(np.median(km)),
+        f"{prefix}_km_mean": float(np.mean(km)),
+        f"{prefix}_dt_minutes_mae": mae(true[:, 0] * 60.0, pred[:, 0] * 60.0),
+    }
+    for c, name in enumerate(("dt", "lat", "lon")):
+        scores[f"{prefix}_rmse_{name}"] = rmse(true_scaled[:, c], pred_scaled[:, c])
+    return scores

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -22,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from sweepcast import tracking
 from sweepcast.data.calendar import calendar_spec
 from sweepcast.data.pipeline import PreparedData, prepare, row_step
+from sweepcast.data.trajectories import CheckinData, CheckinSettings
 from sweepcast.data.windows import forecast_task, scaler_state
 from sweepcast.errors import ConfigError, SweepcastError, TrialPruned
 from sweepcast.metrics import forecast_metrics, per_step, rmse, skill
@@ -43,9 +45,13 @@ log = logging.getLogger(__name__)
 
 SECTIONS = ("data", "model", "trainer", "tracking")
 # Final metrics a job returns; optimized_metric must be one of them (checked before training).
-OPTIMIZABLE = tuple(
-    f"{split}_{name}" for split in ("val", "test") for name in ("rmse", "mae", "r2", "smape")
-) + ("baseline_test_rmse", "skill")
+OPTIMIZABLE = {
+    "series": tuple(f"{split}_{name}" for split in ("val", "test") for name in ("rmse", "mae", "r2", "smape"))
+    + ("baseline_test_rmse", "skill"),
+    "checkins": tuple(f"{split}_{name}" for split in ("val", "test")
+                      for name in ("rmse", "mae", "r2", "km_median", "km_mean", "dt_minutes_mae"))
+    + ("baseline_test_rmse", "skill"),
+}
 
 
 def run(cfg: DictConfig) -> float:
@@ -84,11 +90,15 @@ def check_config(cfg: DictConfig) -> tuple[dict[str, Any], TrainerSpec, str]:
     """Every check that needs no data: the sweeper runs it on each grid point before a study exists."""
     config = resolve(cfg)
     trainer = validate_trainer(config["trainer"])
-    validate_model(config["model"], forecast_task(config["data"]))
-    calendar_spec(config["data"].get("calendar"))
+    task = forecast_task(config["data"])
+    validate_model(config["model"], task)
+    if task.kind == "checkins":
+        CheckinSettings.from_config(config["data"])
+    else:
+        calendar_spec(config["data"].get("calendar"))
     optimized = config.get("optimized_metric", "val_rmse")
-    if optimized not in OPTIMIZABLE:
-        raise ConfigError("optimized_metric", f"one of {OPTIMIZABLE}", optimized)
+    if optimized not in OPTIMIZABLE[task.kind]:
+        raise ConfigError("optimized_metric", f"one of {OPTIMIZABLE[task.kind]}", optimized)
     return config, trainer, optimized
 
 
@@ -113,6 +123,20 @@ def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: T
     """
     network = is_network(config["model"]["name"])
     model, fitted, predict = fit_network(data, config, trainer) if network else fit_baseline(data, config, trainer)
+    if isinstance(data, CheckinData):
+        from sweepcast import checkin_evaluation
+
+        metrics, test_pred, base_pred = checkin_evaluation.evaluate(data, predict, fitted)
+        checkin_evaluation.log_artifacts(data, config, test_pred, base_pred)
+    else:
+        metrics = evaluate_series(data, config, predict, fitted)
+    log_model_and_log(model if network else None, data, config)
+    return metrics
+
+
+def evaluate_series(data: PreparedData, config: Mapping[str, Any], predict: Any, fitted: dict[str, float]
+                    ) -> dict[str, float]:
+    """A series run's metrics (against persistence) and artifacts."""
     evaluating = time.perf_counter()
     val_pred, test_pred = predict("val"), predict("test")
     val_true, test_true = data.target_matrix("val"), data.target_matrix("test")
@@ -133,7 +157,7 @@ def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: T
         tracking.log_series("test_mae_by_step", steps["mae"])
         tracking.log_series("baseline_test_rmse_by_step", reference["rmse"])
         log.info("test RMSE by step: %s", "  ".join(f"{k}: {v:.4g}" for k, v in enumerate(steps["rmse"], start=1)))
-    log_artifacts(model if network else None, data, config, test_pred, persistence, (steps["rmse"], reference["rmse"]))
+    log_artifacts(data, config, test_pred, persistence, (steps["rmse"], reference["rmse"]))
     return metrics
 
 
@@ -170,9 +194,21 @@ def fit_baseline(data: PreparedData, config: Mapping[str, Any], trainer: Trainer
     return forecaster, fitted, lambda split: forecaster.predict(data, split)
 
 
-def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], test_pred: Any, persistence: Any,
+def log_model_and_log(model: Any, data: "PreparedData | CheckinData", config: Mapping[str, Any]) -> None:
+    """A network (with signature and one test window as its example) and the job's log file.
+    Baselines log no model: their params say it all."""
+    if model is not None and config["tracking"].get("log_model", True):
+        first = data.target_rows("test")[0]
+        example = data.inputs[first - data.timestep + np.arange(data.timestep)][None, :, :]
+        tracking.log_keras_model(model, example)
+    log_file = job_log_file()
+    if log_file is not None:
+        tracking.log_file(log_file)
+
+
+def log_artifacts(data: PreparedData, config: Mapping[str, Any], test_pred: Any, persistence: Any,
                   step_rmse: tuple[list[float], list[float]]) -> None:
-    """Model (with signature and example), scalers, and the forecast-vs-truth page."""
+    """Scalers, the step-1 test predictions, and the forecast-vs-truth pages."""
     from sweepcast.report.forecast import figure_html, forecast_figure, step_error_figure
 
     tracking.log_json(
@@ -188,10 +224,6 @@ def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], tes
         },
         "preprocessing/scalers.json",
     )
-    if model is not None and config["tracking"].get("log_model", True):  # baselines: params say it all
-        start = data.bounds.test[0]
-        example = data.inputs[start : start + data.timestep][None, :, :]
-        tracking.log_keras_model(model, example)
     stamps = data.frame.index[data.target_rows("test")]
     truth = data.target_matrix("test")
     # step 1 of the test forecasts as a small table: the sweep report draws the best trial's from it
@@ -207,17 +239,19 @@ def log_artifacts(model: Any, data: PreparedData, config: Mapping[str, Any], tes
     if data.horizon > 1:
         steps = step_error_figure(*step_rmse, data.target)  # model and persistence RMSE per step
         tracking.log_html(figure_html(steps, plotlyjs), "plots/rmse_by_step.html")
-    log_file = job_log_file()
-    if log_file is not None:
-        tracking.log_file(log_file)
 
 
 def print_summary(metrics: Mapping[str, float], run_id: str, experiment: str, uri: str) -> None:
-    log.info(
-        "test RMSE %.4g  MAE %.4g  R² %.3f  sMAPE %.1f%%  skill over persistence %.3f (persistence RMSE %.4g)",
-        metrics["test_rmse"], metrics["test_mae"], metrics["test_r2"], metrics["test_smape"],
-        metrics["skill"], metrics["baseline_test_rmse"],
-    )
+    if "test_km_median" in metrics:
+        from sweepcast.checkin_evaluation import summary
+
+        log.info("%s", summary(metrics))
+    else:
+        log.info(
+            "test RMSE %.4g  MAE %.4g  R² %.3f  sMAPE %.1f%%  skill over persistence %.3f (persistence RMSE %.4g)",
+            metrics["test_rmse"], metrics["test_mae"], metrics["test_r2"], metrics["test_smape"],
+            metrics["skill"], metrics["baseline_test_rmse"],
+        )
     log.info("MLflow run %s in experiment '%s'; browse it with: %s", run_id, experiment, tracking.ui_hint(uri))
 
 

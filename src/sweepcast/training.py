@@ -175,7 +175,7 @@ def fit(
     epochs_run = len(history.history.get("loss", []))
     val_losses = history.history.get("val_loss", [])
     best = int(np.argmin(val_losses)) if val_losses else epochs_run - 1
-    n_train = len(data.split_targets("train")) - data.timestep - data.task.outputs + 1  # training windows
+    n_train = data.window_count("train")
     return FitResult(
         history={k: [float(v) for v in vs] for k, vs in history.history.items()},
         epochs_run=epochs_run,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from sweepcast.data.windows import (
     window_dataset,
 )
 from sweepcast.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from sweepcast.data.trajectories import CheckinData
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,10 @@ class PreparedData:
         """``[windows, steps]`` scaled targets of the split's windows that forecast ``steps`` ahead."""
         return self.targets[self.target_rows(name, steps)[:, None] + np.arange(steps)[None, :]]
 
+    def window_count(self, name: str) -> int:
+        """Windows :meth:`dataset` gives for the split (one-step windows for a recursive model)."""
+        return len(self.target_rows(name, self.task.outputs))
+
     def split_inputs(self, name: str) -> np.ndarray:
         start, stop = self.bounds[name]
         return self.inputs[start:stop]
@@ -111,11 +118,17 @@ class PreparedData:
         return float(abs(ends[1] - ends[0]))
 
 
-def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> PreparedData:
-    """Load, clean, cap to the last ``max_points`` rows, split and scale (fit on train only)."""
+def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> "PreparedData | CheckinData":
+    """Load, clean, cap to the last ``max_points`` rows, split and scale (fit on train only).
+
+    ``data.source=checkins`` gives per-user check-in windows instead (:class:`CheckinData`)."""
     task = forecast_task(data_cfg)  # config errors before reading any file
     if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1):
         raise ConfigError("trainer.max_points", "a positive integer or null", max_points)
+    if task.kind == "checkins":  # per-user trajectories: their own windows (data/trajectories.py)
+        from sweepcast.data.trajectories import prepare_checkins
+
+        return prepare_checkins(data_cfg, max_points)
     raw, source = load_source(data_cfg)
     frame, features, report = model_frame(raw, source, data_cfg, max_points)
     target = data_cfg["target"]

@@ -9,7 +9,7 @@ a split boundary: each split is windowed on its own rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
@@ -37,11 +37,13 @@ class ForecastTask:
     timestep: int
     horizon: int = 1
     strategy: str = "direct"
+    kind: str = "series"  # series: one time series | checkins: per-user trajectories (data/trajectories.py)
+    targets: int = 1  # values per forecast step: 1 for a series, 3 (dt, lat, lon) for a check-in
 
     @property
     def outputs(self) -> int:
-        """Values a model emits per window: the horizon, or one step for recursive models."""
-        return self.horizon if self.strategy == "direct" else 1
+        """Values a model emits per window: every step's targets, or one step's for recursive models."""
+        return (self.horizon if self.strategy == "direct" else 1) * self.targets
 
 
 def forecast_task(data_cfg: Mapping[str, object]) -> ForecastTask:
@@ -54,6 +56,11 @@ def forecast_task(data_cfg: Mapping[str, object]) -> ForecastTask:
         raise ConfigError("data.horizon", "an integer >= 1 (steps to forecast)", horizon)
     if strategy not in STRATEGIES:
         raise ConfigError("data.strategy", f"one of {STRATEGIES}", strategy)
+    if data_cfg.get("source") == "checkins":
+        if horizon != 1:
+            raise ConfigError("data.horizon", "1 for check-ins (the next check-in: time gap, latitude, longitude)",
+                              horizon)
+        return ForecastTask(timestep, 1, "direct", kind="checkins", targets=3)
     features = data_cfg.get("features")
     univariate = features is None or (isinstance(features, (list, tuple)) and set(features) == {data_cfg.get("target")})
     if strategy == "recursive" and horizon > 1 and (not univariate or calendar_spec(data_cfg.get("calendar")).enabled):
@@ -140,15 +147,52 @@ def window_dataset(
     future = tf.constant(np.ascontiguousarray(targets[timestep:], dtype=np.float32))
     offsets = tf.range(timestep, dtype=tf.int64)
     steps = tf.range(horizon, dtype=tf.int64)
-    starts = tf.data.Dataset.range(count)
-    if shuffle:
-        starts = starts.shuffle(count, seed=seed, reshuffle_each_iteration=True)
 
     def gather(batch_starts: "tf.Tensor") -> tuple["tf.Tensor", "tf.Tensor"]:
         x = tf.gather(series, batch_starts[:, None] + offsets[None, :])
         y = tf.gather(future, batch_starts[:, None] + steps[None, :])
         return x, y
 
+    return batched(tf.data.Dataset.range(count), count, gather, batch_size, shuffle, seed)
+
+
+def rows_window_dataset(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    rows: np.ndarray,
+    timestep: int,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int | None = None,
+) -> "tf.data.Dataset":
+    """Batches of ``(x[B, timestep, F], y[B, K])`` for windows given by their target rows.
+
+    Window ``i`` reads rows ``rows[i] - timestep .. rows[i] - 1`` of ``inputs`` ``[n, F]`` and
+    forecasts ``targets[rows[i]]`` (``[n, K]``). The caller picks rows whose windows stay inside
+    one sequence (a check-in user); memory is one int64 per window, whatever ``timestep``.
+    """
+    import tensorflow as tf
+
+    if len(rows) < 1:
+        raise DataError(f"no window of {timestep} steps to forecast")
+    series = tf.constant(np.ascontiguousarray(inputs, dtype=np.float32))
+    values = tf.constant(np.ascontiguousarray(targets, dtype=np.float32))
+    offsets = tf.range(-timestep, 0, dtype=tf.int64)
+
+    def gather(batch_rows: "tf.Tensor") -> tuple["tf.Tensor", "tf.Tensor"]:
+        return tf.gather(series, batch_rows[:, None] + offsets[None, :]), tf.gather(values, batch_rows)
+
+    starts = tf.data.Dataset.from_tensor_slices(np.asarray(rows, dtype=np.int64))
+    return batched(starts, len(rows), gather, batch_size, shuffle, seed)
+
+
+def batched(starts: "tf.data.Dataset", count: int, gather: Any, batch_size: int, shuffle: bool,
+            seed: int | None) -> "tf.data.Dataset":
+    """Shuffle window indices (not windows), batch them, and gather each batch's windows."""
+    import tensorflow as tf
+
+    if shuffle:
+        starts = starts.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     # tf.data's autotuner re-plans at each epoch boundary; with the trainer's small thread pools
     # that stalled epoch 2 for ~7 s per epoch (bench/README.md). Without it, AUTOTUNE falls back
     # to fixed parallelism and buffer sizes, which keep the model fed (1.5x the study's epoch).

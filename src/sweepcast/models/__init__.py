@@ -3,7 +3,8 @@
 
 ``spec`` is the plain-dict ``model`` config node; a builder validates its own keys and
 raises :class:`~sweepcast.errors.ConfigError` naming ``model.<key>``. Register a new family
-by adding its module name to ``FAMILIES`` and a YAML file to ``conf/model/``.
+by adding its module name to ``FAMILIES`` and a YAML file to ``conf/model/``. A module's
+``DATA_KINDS`` says which data it forecasts (default: a series only; see ``ForecastTask.kind``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ FAMILIES: dict[str, str] = {
     "seasonal_naive": "sweepcast.models.seasonal_naive",
     "moving_average": "sweepcast.models.moving_average",
     "gbdt": "sweepcast.models.gbdt",
+    "last_checkin": "sweepcast.models.last_checkin",
 }
 
 
@@ -55,5 +57,12 @@ def validate_model(spec: Mapping[str, Any], task: "ForecastTask | None" = None) 
     data's forecast task, also what a family needs of it (a module's ``check_task(spec, task)``)."""
     module = family(spec)
     module.validate(spec)
+    if task is not None and task.kind not in data_kinds(module):
+        usable = [name for name, path in FAMILIES.items() if task.kind in data_kinds(importlib.import_module(path))]
+        raise ConfigError("model.name", f"a family for {task.kind} data: one of {tuple(usable)}", spec.get("name"))
     if task is not None and hasattr(module, "check_task"):
         module.check_task(spec, task)
+
+
+def data_kinds(module: Any) -> tuple[str, ...]:
+    return tuple(getattr(module, "DATA_KINDS", ("series",)))

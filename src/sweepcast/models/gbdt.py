@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sweepcast.data.windows import ForecastTask
 
 KIND = "baseline"
+DATA_KINDS = ("series", "checkins")
 KEYS = ("name", "max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization", "max_horizon")
 TREE_PARAMS = ("max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")
 

@@ -14,6 +14,7 @@ from sweepcast.models import spec as checks
 if TYPE_CHECKING:
     import keras
 
+DATA_KINDS = ("series", "checkins")  # check-ins: a 3-value head (dt, lat, lon)
 KEYS = ("name", "layers", "units", "dropout", "activation", "head_units", "head_activation", "output_activation", "l2")
 
 
