@@ -18,11 +18,21 @@ def douyin_row(i: int, natural: str = "{'全部自然流量': 7, '关注': 4}", 
     return f"{i},\"{natural}\",\"{{'全部付费流量': 0}}\",0.0,9,2019-12-02 08:{10 + i:02d}:00,0.0,10.0,0.0,0.0,11,{watch},0.0,0.0\n"
 
 
+def checkin_lines(users: int = 3, per_user: int = 15) -> str:
+    """Sound check-ins in SNAP's layout: ``per_user`` a few hours apart per user, inside New York."""
+    return "".join(f"{u}\t2010-10-{1 + i // 4:02d}T{(i % 4) * 5:02d}:00:00Z\t{40.70 + 0.001 * i}\t{-73.95 - 0.001 * u}\t{i}\n"
+                   for u in range(users) for i in range(per_user))
+
+
 FILES = {
     "evil.csv": DOUYIN_HEADER + douyin_row(0) + douyin_row(1, natural="__import__('os').system('touch PWNED')"),
     "broken.csv": DOUYIN_HEADER + douyin_row(0) + douyin_row(1, natural="{'全部自然流量': 7"),
     "words.csv": DOUYIN_HEADER + "".join(douyin_row(i) for i in range(30)) + douyin_row(31, watch="many"),
     "dead.csv": DOUYIN_HEADER + "".join(douyin_row(i, natural="{'全部自然流量': 0}") for i in range(30)),
+    "six_fields.txt": checkin_lines() + "3\t2010-10-01T00:00:00Z\t40.7\t-73.9\t5\textra\n",
+    "bad_time.txt": checkin_lines() + "3\tyesterday\t40.7\t-73.9\t5\n",
+    "bad_latitude.txt": checkin_lines() + "3\t2010-10-01T00:00:00Z\t97.5\t-73.9\t5\n",
+    "short_users.txt": checkin_lines(users=20, per_user=12),
 }
 
 # name -> (overrides with {tmp} for the test's folder, text the single error line must contain)
@@ -59,6 +69,23 @@ CASES: dict[str, tuple[list[str], str]] = {
     "gbdt horizon beyond max_horizon": (["model=gbdt", "data.horizon=30"], "model.max_horizon=24"),
     "seasonal period shorter than the horizon": (["model=seasonal_naive", "model.period=5", "data.horizon=10"],
                                                  "data.horizon=10"),
+    # check-ins (data=checkins): SNAP lines, cleaning, windows, families
+    "check-in line with six fields": (["data=checkins", "data.path={tmp}/six_fields.txt"], "line 46"),
+    "check-in time unparsable": (["data=checkins", "data.path={tmp}/bad_time.txt"],
+                                 "line 46: expected a time like 2010-10-12T00:21:28Z, got 'yesterday'"),
+    "check-in latitude beyond 90": (["data=checkins", "data.path={tmp}/bad_latitude.txt"],
+                                    "line 46: latitude must be in [-90, 90]"),
+    "check-in box that keeps nothing": (["data=checkins", "data.clean.bbox=[0,1,0,1]"], "no check-in inside data.clean.bbox"),
+    "check-in users too short for the timestep": (
+        ["data=checkins", "data.path={tmp}/short_users.txt", "data.timestep=12", "data.clean.min_checkins=1"],
+        "data.timestep=12 leaves no window in the train split"),
+    "check-in horizon beyond one": (["data=checkins", "data.horizon=3"], "data.horizon"),
+    "check-in unknown split": (["data=checkins", "data.split.by=random"], "data.split.by"),
+    "check-in negative speed limit": (["data=checkins", "data.clean.max_speed_kmh=-5"], "data.clean.max_speed_kmh"),
+    "check-in missing edges file": (["data=checkins", "data.edges={tmp}/no_edges.txt"], "no_edges.txt: file not found"),
+    "series baseline on check-ins": (["data=checkins", "model=persistence"], "model.name"),
+    "check-in baseline on a series": (["model=last_checkin"], "a family for series data"),
+    "series metric on check-ins": (["data=checkins", "optimized_metric=val_smape"], "optimized_metric"),
 }
 
 

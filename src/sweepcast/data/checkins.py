@@ -119,7 +119,7 @@ def generate_checkins(users: int = 400, seed: int = 0, start: str = "2010-01-01"
     """Check-ins in SNAP's layout, deterministic by ``seed``, with work for every cleaning filter.
 
     Each user has a home and a work anchor in New York and a handful of favourite places around
-    them (location ids shared across users), and checks in at those places mostly in the daytime,
+    them (location ids shared across users), and checks in at those places at any hour,
     travelling no faster than a car. On top come, per user, a few stay duplicates (the same place
     again minutes later, a few metres off), impossible jumps (the other side of the city a minute
     after the last check-in, as a GPS glitch would), trips out of the city (plausible, but outside the box) and exact

@@ -243,7 +243,7 @@ def featurise(frame: pd.DataFrame, settings: CheckinSettings) -> pd.DataFrame:
     frame["dt"] = np.log1p(frame["dt_hours"]) if settings.dt_log else frame["dt_hours"]
     if settings.hour_of_week:
         local = frame["time"].dt.tz_localize("UTC").dt.tz_convert(settings.timezone)
-        frame["hour_of_week"] = (local.dt.dayofweek * 24 + local.dt.hour).astype(np.float64)
+        frame["hour_of_week"] = (local.dt.day_of_week * 24 + local.dt.hour).astype(np.float64)
     return frame
 
 

@@ -129,6 +129,10 @@ def correlations(frame: pd.DataFrame, target: str) -> go.Figure | None:
 
 
 def build_page(data_cfg: Mapping[str, Any]) -> str:
+    if data_cfg.get("source") == "checkins":  # trajectories, not a series: their own page
+        from sweepcast.report import explore_checkins
+
+        return explore_checkins.build_page(data_cfg)
     frame, name, report = load(data_cfg)
     target_name = str(data_cfg["target"])
     target = frame[target_name]

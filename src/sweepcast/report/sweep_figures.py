@@ -90,8 +90,8 @@ def label(trial: TrialRow, swept: list[str]) -> str:
 
 def config_bars(trials: list[TrialRow], swept: list[str], key: str, title: str, lower_is_better: bool,
                 baselines: dict[str, float]) -> go.Figure | None:
-    """One bar per finished trial with ``key`` logged, best first; persistence of each run as a
-    marker, and the best run of each baseline family as a dashed reference line."""
+    """One bar per finished trial with ``key`` logged, best first; the run's own reference (persistence,
+    or the last check-in for check-in data) as a marker, and the best run of each baseline family as a dashed reference line."""
     rows = [(t, t.metric(key)) for t in trials if t.state == "COMPLETE" and t.metric(key) is not None]
     rows = [(t, v) for t, v in rows if math.isfinite(v)]
     if not rows:
@@ -102,7 +102,9 @@ def config_bars(trials: list[TrialRow], swept: list[str], key: str, title: str, 
                               hovertext=[t.overrides for t, _ in rows]))
     if key == "test_rmse":
         persistence = [t.metric("baseline_test_rmse") for t, _ in rows]
-        figure.add_trace(go.Scatter(x=names, y=persistence, mode="markers", name="persistence (same windows)",
+        checkins = any(t.run is not None and t.run.data.params.get("data.source") == "checkins" for t, _ in rows)
+        reference = "last check-in" if checkins else "persistence"
+        figure.add_trace(go.Scatter(x=names, y=persistence, mode="markers", name=f"{reference} (same windows)",
                                     marker={"symbol": "diamond", "color": "#e45756"}))
     for family, value in baselines.items():
         figure.add_hline(y=value, line_dash="dash", line_color="#888", annotation_text=f"best {family}",

@@ -75,10 +75,7 @@ def header(sweep: SweepData) -> Section:
     starts = [t.datetime_start for t in sweep.study.get_trials(deepcopy=False) if t.datetime_start]
     ends = [t.datetime_complete for t in sweep.study.get_trials(deepcopy=False) if t.datetime_complete]
     any_run = next((t.run for t in sweep.trials if t.run is not None), None)
-    data = "?" if any_run is None else (
-        f"{any_run.data.tags.get('data_source', any_run.data.params.get('data.source', '?'))}, target "
-        f"{any_run.data.params.get('data.target', '?')}, timestep {any_run.data.params.get('data.timestep', '?')}, "
-        f"horizon {any_run.data.params.get('data.horizon', '1')}")
+    data = "?" if any_run is None else data_line(any_run.data.params, any_run.data.tags)
     rows = [
         ("study", sweep.study.study_name),
         ("data", data),
@@ -103,6 +100,16 @@ def header(sweep: SweepData) -> Section:
     if not best:
         body += paragraph("No trial has finished yet: nothing to compare. Failed trials' reasons are in trials.csv.", "note")
     return Section("Summary", body)
+
+
+def data_line(params: dict[str, str], tags: dict[str, str]) -> str:
+    """Source, what is forecast, and the window, from a trial run's params."""
+    source = tags.get("data_source", params.get("data.source", "?"))
+    if params.get("data.source") == "checkins":
+        return (f"{source}, next check-in (gap, latitude, longitude), timestep {params.get('data.timestep', '?')} "
+                f"check-ins, split by {params.get('data.split.by', 'time')}")
+    return (f"{source}, target {params.get('data.target', '?')}, timestep {params.get('data.timestep', '?')}, "
+            f"horizon {params.get('data.horizon', '1')}")
 
 
 def heatmaps(sweep: SweepData, pairs: list[tuple[str, str]]) -> Section:
@@ -200,7 +207,28 @@ def best_trial(sweep: SweepData) -> Section:
     forecast = best_forecast(client, top)
     if forecast is not None:
         section.figures.append(forecast)
+    section.figures += best_checkins(top)
     return section
+
+
+def best_checkins(trial: TrialRow) -> list[go.Figure]:
+    """A check-in run's map of true vs predicted next locations and its gap scatter, from the test
+    predictions it logged (none for series runs)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from sweepcast.checkin_evaluation import MAP_POINTS
+    from sweepcast.report.checkin_figures import gaps_figure, locations_figure
+
+    try:
+        text = mlflow.artifacts.load_text(f"{trial.run.info.artifact_uri}/predictions/test_checkins.csv")
+    except (MlflowException, OSError):
+        return []
+    table = pd.read_csv(io.StringIO(text))
+    shown = table.head(MAP_POINTS)
+    return [locations_figure(shown, f"trial {trial.number}: next check-in, true vs predicted "
+                                    f"({len(shown)} test windows)"),
+            gaps_figure(table, f"trial {trial.number}: hours until the next check-in, true vs predicted")]
 
 
 def best_forecast(client: Any, trial: TrialRow) -> go.Figure | None:

@@ -1,0 +1,88 @@
+"""End-to-end check-in runs as users start them: ``train.py data=checkins`` on the embedded
+synthetic check-ins and on the shared New York slice, a sweep with its report, and the
+exploration page."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import shared_file
+from tests.test_report import traces_of
+from tests.test_train_e2e import assert_ok, runs, train
+
+pytestmark = pytest.mark.slow
+
+SMOKE = ["data=checkins", "trainer=smoke", "data.synthetic.users=80", "model.units=8"]
+
+
+def test_synthetic_checkin_run_logs_metrics_predictions_and_figures(tmp_path: Path) -> None:
+    import mlflow
+
+    done = train(tmp_path, *SMOKE, "model=seq2seq")
+    assert_ok(done)
+    assert "skill over last check-in" in done.stdout + done.stderr
+    (run,) = runs(tmp_path)
+    assert run.info.status == "FINISHED"
+    metrics = run.data.metrics
+    for key in ("val_rmse", "test_rmse", "test_r2", "test_km_median", "test_km_mean", "test_dt_minutes_mae",
+                "test_rmse_lat", "baseline_test_rmse", "baseline_test_km_median", "clean_impossible_speed",
+                "clean_stay_duplicates", "clean_outside_bbox", "clean_duplicate_lines", "epoch_val_rmse"):
+        assert key in metrics, key
+    for key in ("clean_impossible_speed", "clean_stay_duplicates", "clean_outside_bbox", "clean_duplicate_lines"):
+        assert metrics[key] > 0, key  # the synthetic data gives every filter work
+    assert metrics["skill"] == pytest.approx(1 - metrics["test_rmse"] / metrics["baseline_test_rmse"])
+    assert 0 < metrics["test_km_median"] < 60 and metrics["test_km_mean"] >= 0
+
+    uri = f"runs:/{run.info.run_id}"
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    for page in ("checkins_cleaning", "locations_test", "gaps_test"):
+        assert "<html>" in mlflow.artifacts.load_text(f"{uri}/plots/{page}.html"), page
+    table = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"{uri}/predictions/test_checkins.csv")))
+    assert {"user", "time", "true_lat", "pred_lat", "baseline_lon", "km_error"} <= set(table.columns)
+    scalers = mlflow.artifacts.load_dict(f"{uri}/preprocessing/scalers.json")
+    assert scalers["kind"] == "checkins" and scalers["targets"] == ["dt", "lat", "lon"]
+    model = mlflow.keras.load_model(f"{uri}/model")
+    assert model.output_shape == (None, 3)
+
+
+def test_real_nyc_slice_with_gbdt_against_the_last_checkin(tmp_path: Path) -> None:
+    path = shared_file("gowalla_nyc_dev.txt.gz")
+    done = train(tmp_path, "data=checkins", f"data.path={path}", "model=gbdt", "model.max_iter=30",
+                 "trainer.max_points=null")
+    assert_ok(done)
+    (run,) = runs(tmp_path)
+    metrics = run.data.metrics
+    assert run.info.status == "FINISHED" and run.data.tags["data_source"] == str(path)
+    assert metrics["clean_rows_in"] == 27_083 and metrics["clean_users_out"] < 1_357
+    # the last check-in is a strong reference on real trajectories; the trees must at least come close
+    assert metrics["test_rmse"] < 1.2 * metrics["baseline_test_rmse"]
+    assert 0 < metrics["baseline_test_km_median"] < 5
+
+
+def test_a_checkin_sweep_reports_its_map(tmp_path: Path) -> None:
+    done = train(tmp_path, "-m", *SMOKE, "model=seq2seq", "model.layers=1,2", timeout=600)
+    assert_ok(done)
+    (folder,) = (tmp_path / "sweeps").iterdir()
+    page = (folder / "report.html").read_text()
+    assert "2 complete" in page and "next check-in (gap, latitude, longitude)" in page
+    assert any(t.get("name") == "last check-in (same windows)" for t in traces_of(page, "scatter"))
+    assert any(t.get("name") == "predicted" for t in traces_of(page, "scattergl"))  # the best trial's map
+    assert len(runs(tmp_path)) == 3  # the sweep's parent run and one per trial
+
+
+def test_checkin_exploration_page(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "sweepcast", "explore", "data=checkins", "data.synthetic.users=50",
+                           "--out", str(tmp_path / "page.html")], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = (tmp_path / "page.html").read_text()
+    for heading in ("Where", "Users", "When", "Gaps and distances"):
+        assert f"<h2>{heading}</h2>" in page
+    assert "check-ins removed per cleaning step" in page
