@@ -333,12 +333,82 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
               f"{args.batches - 1} batches {row['batches_seconds']:.2f}s, peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
     result["generate_checkins_per_1000"] = fidelity()
     result["summary"] = summarise(result)
+    missed = any(not v["seconds_target_met"] or not v["rss_target_met"] for k, v in result["summary"].items()
+                 if k != "timesteps")
+    if missed or args.profile:
+        prof = WORK / "prepare.prof"
+        in_fresh_process("prepare", str(files[0]), 10, log, profile=prof)
+        result["profile"] = {"file": str(prof), "top": top_functions(prof)}
+        result["alternatives"] = alternatives(str(files[0]))
+        print(json.dumps({"profile_top": result["profile"]["top"][:12], "alternatives": result["alternatives"]},
+                         indent=1))
     print(json.dumps(result["summary"], indent=1))
     if not args.quick:
         out = args.out or ROOT / "bench" / "results" / f"checkins-{date.today()}.json"
         out.write_text(json.dumps(result, indent=1))
         print(f"wrote {out}")
     return result
+
+
+def top_functions(prof: Path, count: int = 20) -> list[dict[str, Any]]:
+    """The profile's functions by cumulative time (prepare_checkins's own tree)."""
+    import pstats
+
+    stats = pstats.Stats(str(prof)).stats  # {(file, line, name): (calls, primitive, tottime, cumtime, callers)}
+    rows = [{"function": f"{Path(file).name}:{line}({name})", "calls": calls, "tottime": round(tottime, 2),
+             "cumtime": round(cumtime, 2)} for (file, line, name), (_, calls, tottime, cumtime, _) in stats.items()]
+    return sorted(rows, key=lambda r: -r["cumtime"])[:count]
+
+
+def alternatives(path: str) -> list[dict[str, Any]]:
+    """The hotspots of read + clean next to drop-in replacements, timed here on the same frame and
+    checked to give identical results (proposals for src/, not applied)."""
+    import numpy as np
+    import pandas as pd
+
+    from sweepcast.data.checkins import COLUMNS, NYC, TIME_FORMAT
+
+    def timed(function):
+        started = time.perf_counter()
+        value = function()
+        return value, round(time.perf_counter() - started, 2)
+
+    found = []
+    text = pd.read_csv(path, sep="\t", header=None, names=list(COLUMNS), engine="c", compression="infer",
+                       dtype={"user": np.int64, "time": str, "lat": np.float64, "lon": np.float64,
+                              "location": np.int64}, na_filter=False)
+    now, now_s = timed(lambda: pd.to_datetime(text["time"], format=TIME_FORMAT, errors="coerce"))
+    new, new_s = timed(lambda: pd.to_datetime(text["time"], format="%Y-%m-%dT%H:%M:%S%z", errors="coerce")
+                       .dt.tz_convert(None))
+    found.append({"where": "read_snap: pd.to_datetime", "current": f"format={TIME_FORMAT!r}", "current_seconds": now_s,
+                  "proposed": "format='%Y-%m-%dT%H:%M:%S%z' then .dt.tz_convert(None)", "proposed_seconds": new_s,
+                  "identical": bool(now.equals(new))})
+    frame = text.assign(time=now)
+    lat0, lat1, lon0, lon1 = NYC
+    frame = frame[(frame["lat"].between(lat0, lat1) & frame["lon"].between(lon0, lon1)).to_numpy()]
+    now, now_s = timed(lambda: frame.sort_values(["user", "time"], kind="stable").reset_index(drop=True))
+    new, new_s = timed(lambda: frame.take(np.lexsort((frame["time"].to_numpy().view("i8"), frame["user"].to_numpy())))
+                       .reset_index(drop=True))
+    found.append({"where": "clean_checkins: sort by user, time", "current": "sort_values(kind='stable')",
+                  "current_seconds": now_s, "proposed": "take(np.lexsort((time as int64, user)))",
+                  "proposed_seconds": new_s, "identical": bool(now.equals(new))})
+    frame = now
+    now, now_s = timed(lambda: frame.duplicated(["user", "time", "lat", "lon"]).to_numpy())
+
+    def ties_only():
+        user, stamp = frame["user"].to_numpy(), frame["time"].to_numpy().view("i8")
+        same = np.concatenate([[False], (user[1:] == user[:-1]) & (stamp[1:] == stamp[:-1])])
+        rows = np.flatnonzero(same | np.concatenate([same[1:], [False]]))  # rows sharing (user, time) with a neighbour
+        duplicated = np.zeros(len(frame), dtype=bool)
+        duplicated[rows] = frame.iloc[rows].duplicated(["user", "time", "lat", "lon"]).to_numpy()
+        return duplicated
+
+    new, new_s = timed(ties_only)
+    found.append({"where": "clean_checkins: exact duplicate lines", "current": "frame.duplicated over all rows",
+                  "current_seconds": now_s, "proposed": "duplicated() only on rows whose (user, time) ties a neighbour "
+                  "(the frame is sorted by user, time, so a duplicate always does)", "proposed_seconds": new_s,
+                  "identical": bool((now == new).all())})
+    return found
 
 
 def summarise(result: dict[str, Any]) -> dict[str, Any]:
@@ -433,6 +503,7 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--profile", action="store_true", help="profile prepare_checkins even if the targets are met")
     p.add_argument("--out", type=Path, default=None)
     p = sub.add_parser("phase", help="one measurement (what setup runs in a fresh process)")
     p.add_argument("--mode", choices=("read", "clean", "prepare", "dataset"), required=True)

@@ -86,3 +86,42 @@ def test_checkin_exploration_page(tmp_path: Path) -> None:
     for heading in ("Where", "Users", "When", "Gaps and distances"):
         assert f"<h2>{heading}</h2>" in page
     assert "check-ins removed per cleaning step" in page
+
+
+def test_an_exported_checkin_model_forecasts_what_training_predicted(tmp_path: Path) -> None:
+    """Export the run, send one test window's check-ins as a SNAP file and as CSV: the answer is the
+    run's own logged test prediction for that window (serving preprocessing = training's)."""
+    import mlflow
+
+    from sweepcast.data.checkins import render_checkin_rows
+    from sweepcast.data.trajectories import prepare_checkins
+    from tests.test_export_e2e import sweepcast
+    from tests.test_trajectories import config
+
+    assert_ok(train(tmp_path, *SMOKE, "model=lstm"))
+    (run,) = runs(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    logged = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/predictions/test_checkins.csv")))
+    assert_ok(sweepcast(tmp_path, "export", "--experiment", "checkins", "--to", "exports/best"))
+    assert "a user's last 10 check-ins" in (tmp_path / "exports" / "best" / "MODEL_CARD.md").read_text()
+
+    data = prepare_checkins(config(**{"synthetic.users": 80}), max_points=2000)  # as trainer=smoke saw it
+    frame, target = data.frame, logged.iloc[0]
+    row = int(frame.index[(frame["user"] == target["user"]) & (frame["time"] == pd.Timestamp(target["time"]))][0])
+    window = frame.iloc[row - data.timestep - 1 : row][["user", "time", "lat", "lon", "location"]]
+    render_checkin_rows(window).to_csv(tmp_path / "window.txt", sep="\t", header=False, index=False)
+    render_checkin_rows(window).to_csv(tmp_path / "window.csv", index=False)
+    for request in ("window.txt", "window.csv"):
+        done = sweepcast(tmp_path, "predict", "exports/best", "--input", request, "--output", f"{request}.out.csv")
+        assert_ok(done)
+        (answer,) = pd.read_csv(tmp_path / f"{request}.out.csv").itertuples()
+        assert answer.user == target["user"] and answer.step == 1
+        assert answer.lat == pytest.approx(target["pred_lat"], abs=1e-5)
+        assert answer.lon == pytest.approx(target["pred_lon"], abs=1e-5)
+        assert answer.gap_hours == pytest.approx(target["pred_dt_hours"], rel=1e-3)
+        expected = pd.Timestamp(frame["time"].iloc[row - 1]) + pd.Timedelta(hours=target["pred_dt_hours"])
+        assert abs(pd.Timestamp(answer.time.rstrip("Z")) - expected) <= pd.Timedelta(seconds=2)
+
+    render_checkin_rows(window.head(5)).to_csv(tmp_path / "short.csv", index=False)
+    short = sweepcast(tmp_path, "predict", "exports/best", "--input", "short.csv")
+    assert short.returncode == 2 and "send at least 11 recent check-ins per user" in short.stderr

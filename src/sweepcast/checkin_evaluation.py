@@ -63,7 +63,7 @@ def log_artifacts(data: CheckinData, config: Mapping[str, Any], test_pred: np.nd
         "preprocessing/scalers.json",
     )
     table = prediction_table(data, test_pred, base_pred)
-    tracking.log_table_csv(table, "predictions/test_checkins.csv")
+    tracking.log_table_csv(table, "predictions/test_checkins.csv", digits=9)  # coordinates to ~0.1 m
     plotlyjs = str(config["tracking"].get("plotlyjs", "cdn"))
     after = data.frame[["lat", "lon"]].sample(min(len(data.before_cleaning), len(data.frame)), random_state=0)
     pages = {

@@ -135,9 +135,17 @@ def export(args: argparse.Namespace) -> None:
 
 
 def read_rows(path: Path) -> pd.DataFrame:
-    """A CSV's cells as text, the way the sources read their files."""
+    """A CSV's cells as text, the way the sources read their files (a SNAP check-in file by its name)."""
     if not path.is_file():
         raise SweepcastError(f"{path}: file not found")
+    if path.name.endswith((".txt", ".txt.gz")):  # SNAP check-ins: tab-separated, no header
+        from sweepcast.data.checkins import COLUMNS
+
+        try:
+            return pd.read_csv(path, sep="\t", header=None, names=list(COLUMNS), dtype=str, keep_default_na=False,
+                               compression="infer")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as err:
+            raise SweepcastError(f"{path}: not a readable SNAP check-in file ({first_line(err)})") from None
     try:
         rows = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:

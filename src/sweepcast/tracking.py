@@ -146,9 +146,9 @@ def log_json(payload: Any, artifact_file: str) -> None:
     mlflow.log_dict(payload, artifact_file)
 
 
-def log_table_csv(frame: "pd.DataFrame", artifact_file: str) -> None:
-    """A small table as CSV text (readable anywhere, unlike a pickled frame)."""
-    mlflow.log_text(frame.to_csv(index=False, float_format="%.6g"), artifact_file)
+def log_table_csv(frame: "pd.DataFrame", artifact_file: str, digits: int = 6) -> None:
+    """A small table as CSV text (readable anywhere, unlike a pickled frame), ``digits`` significant."""
+    mlflow.log_text(frame.to_csv(index=False, float_format=f"%.{digits}g"), artifact_file)
 
 
 def log_html(html: str, artifact_file: str) -> None:

@@ -188,3 +188,48 @@ def write_snap(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     out = frame.assign(time=frame["time"].dt.strftime(TIME_FORMAT))[list(COLUMNS)]
     out.to_csv(path, sep="\t", header=False, index=False, float_format="%.10g", compression="infer")
     return Path(path)
+
+
+# --- rows already read (an exported model's requests) ---------------------------------------
+
+REQUEST_COLUMNS = ("user", "time", "lat", "lon")  # location is optional in a request
+
+
+def parse_checkin_rows(rows: pd.DataFrame, name: str, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Text cells with named columns (``user, time, lat, lon``, optionally ``location`` and the
+    ``extra`` numeric columns) -> the frame :func:`read_snap` gives, each problem named by row."""
+    missing = [c for c in (*REQUEST_COLUMNS, *extra) if c not in rows.columns]
+    if missing:
+        raise DataError(f"{name}: column '{missing[0]}' is missing; expected columns "
+                        f"{', '.join((*REQUEST_COLUMNS, 'location', *extra))} (location optional)")
+    frame = pd.DataFrame(index=rows.index)
+    for column in ("user", "location", "lat", "lon", *extra):
+        if column == "location" and column not in rows.columns:
+            frame[column] = np.int64(0)
+            continue
+        values = pd.to_numeric(rows[column], errors="coerce")
+        integer = column in ("user", "location")
+        wrong = values.isna() | ~np.isfinite(values) | ((values != values.round()) if integer else False)
+        if wrong.any():
+            line = int(np.flatnonzero(wrong.to_numpy())[0])
+            raise DataError(f"{name}: row {line + 1}, {column}: expected {'an integer' if integer else 'a number'}, "
+                            f"got {rows[column].iloc[line]!r}")
+        frame[column] = values.astype(np.int64 if integer else np.float64)
+    times = pd.to_datetime(rows["time"], format="ISO8601", utc=True, errors="coerce")
+    if times.isna().any():
+        line = int(np.flatnonzero(times.isna().to_numpy())[0])
+        raise DataError(f"{name}: row {line + 1}, time: expected a time like 2010-10-12T00:21:28Z, "
+                        f"got {rows['time'].iloc[line]!r}")
+    frame["time"] = times.dt.tz_convert(None).astype("datetime64[ns]")
+    bad = ~(frame["lat"].between(-90, 90) & frame["lon"].between(-180, 180))
+    if bad.any():
+        line = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{name}: row {line + 1}: latitude must be in [-90, 90] and longitude in [-180, 180], "
+                        f"got {frame['lat'].iloc[line]}, {frame['lon'].iloc[line]}")
+    return frame[[*COLUMNS, *extra]].reset_index(drop=True)
+
+
+def render_checkin_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Check-ins as the text cells a request carries (times as in SNAP's files)."""
+    out = frame.assign(time=frame["time"].dt.strftime(TIME_FORMAT))
+    return out.astype(object).map(lambda v: f"{v:.10g}" if isinstance(v, float) else str(v))

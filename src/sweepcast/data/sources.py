@@ -3,8 +3,8 @@
 ``load`` reads the configured file (or generates the embedded default); ``parse_rows`` turns rows
 already read as text, such as those an exported model receives, into the same frame; ``render_rows``
 goes back from that frame to the raw text layout (an exported model's input example). Frames
-hold float64 columns indexed by a DatetimeIndex named ``timestamp``, in file order; cleaning
-happens later. Adding a source is one :class:`Source` here and one YAML file in ``conf/data/``.
+hold float64 columns indexed by a DatetimeIndex named ``timestamp``, in file order (check-ins:
+one row per check-in, as :func:`~sweepcast.data.checkins.read_snap` gives); cleaning happens later. Adding a source is one :class:`Source` here and one YAML file in ``conf/data/``.
 """
 
 from __future__ import annotations
@@ -74,9 +74,31 @@ def render_series_rows(cfg: Config, frame: pd.DataFrame) -> pd.DataFrame:
                               frame.reset_index(drop=True)], axis=1))
 
 
+def load_checkins(cfg: Config) -> tuple[pd.DataFrame, str]:
+    """A SNAP check-in file, or the embedded synthetic check-ins (rows as read, before cleaning)."""
+    from sweepcast.data import trajectories
+
+    return trajectories.load_checkins(trajectories.CheckinSettings.from_config(cfg))
+
+
+def parse_checkin_rows(cfg: Config, rows: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Named columns ``user, time, lat, lon[, location]``, plus ``friends`` (a count) when the model
+    was trained with the friendship graph (``data.edges``)."""
+    from sweepcast.data.checkins import parse_checkin_rows as parse
+
+    return parse(rows, name, ("friends",) if cfg.get("edges") else ())
+
+
+def render_checkin_rows(cfg: Config, frame: pd.DataFrame) -> pd.DataFrame:
+    from sweepcast.data.checkins import render_checkin_rows as render
+
+    return render(frame)
+
+
 SOURCES: dict[str, Source] = {
     "livestream": Source(load_livestream, parse_livestream_rows, render_livestream_rows),
     "csv_series": Source(load_csv_series, parse_series_rows, render_series_rows),
+    "checkins": Source(load_checkins, parse_checkin_rows, render_checkin_rows),
 }
 
 

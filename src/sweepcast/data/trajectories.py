@@ -159,11 +159,7 @@ class CheckinData:
 
     def inverse_target(self, scaled: np.ndarray) -> np.ndarray:
         """Scaled ``[windows, 3]`` outputs -> (dt hours, lat, lon)."""
-        values = self.target_scaler.inverse_transform(np.asarray(scaled, dtype=np.float64).reshape(-1, 3))
-        if self.settings.dt_log:
-            values[:, 0] = np.expm1(values[:, 0])
-        values[:, 0] = np.maximum(values[:, 0], 0.0)  # a gap is never negative
-        return values
+        return unscale_targets(self.target_scaler, scaled, self.settings.dt_log)
 
     def scale_target(self, values: np.ndarray) -> np.ndarray:
         """(dt hours, lat, lon) -> the scaled values models are trained and scored on."""
@@ -175,6 +171,15 @@ class CheckinData:
     def target_unit_scale(self) -> float:
         """Check-in RMSEs stay in scaled units (three quantities, three units), as the study reported."""
         return 1.0
+
+
+def unscale_targets(scaler: Any, scaled: np.ndarray, dt_log: bool) -> np.ndarray:
+    """Scaled ``[windows, 3]`` model outputs -> (gap hours, lat, lon); training and exported models share it."""
+    values = scaler.inverse_transform(np.asarray(scaled, dtype=np.float64).reshape(-1, 3))
+    if dt_log:
+        values[:, 0] = np.expm1(values[:, 0])
+    values[:, 0] = np.maximum(values[:, 0], 0.0)  # a gap is never negative
+    return values
 
 
 def prepare_checkins(data_cfg: Mapping[str, Any], max_points: int | None = None) -> CheckinData:
@@ -230,7 +235,12 @@ def friend_counts(path: str, users: pd.Series) -> np.ndarray:
     the friendship edges file. SNAP lists every friendship in both directions, so a user's lines
     are its friends."""
     degree = read_edges(path)["user"].value_counts()
-    return np.log1p(users.map(degree).fillna(0).to_numpy(dtype=np.float64))
+    return friends_feature(users.map(degree).fillna(0))
+
+
+def friends_feature(counts: pd.Series) -> np.ndarray:
+    """The ``friends`` input from raw friend counts (a request carries the count itself)."""
+    return np.log1p(counts.to_numpy(dtype=np.float64))
 
 
 def featurise(frame: pd.DataFrame, settings: CheckinSettings) -> pd.DataFrame:

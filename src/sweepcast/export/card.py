@@ -13,7 +13,8 @@ from sweepcast.export.package import RunArtifacts
 from sweepcast.export.select import Candidate, Scope, finished_runs
 from sweepcast.models import FAMILIES, is_network
 
-METRICS = ("test_rmse", "test_mae", "test_r2", "test_smape", "val_rmse", "baseline_test_rmse", "skill")
+METRICS = ("test_rmse", "test_mae", "test_r2", "test_smape", "test_km_median", "test_km_mean", "test_dt_minutes_mae",
+           "val_rmse", "baseline_test_rmse", "baseline_test_km_median", "skill")
 TRAINING = ("fit_seconds", "epochs_run", "best_epoch", "parameters", "train_samples_per_second")
 
 
@@ -36,6 +37,7 @@ def number(value: Any) -> str:
 def model_card(client: MlflowClient, candidate: Candidate, run: RunArtifacts, scope: Scope, name: str,
                to: Path) -> str:
     data, task = run.preprocessing.data, run.preprocessing.task
+    checkins = data.get("source") == "checkins"
     metrics: Mapping[str, float] = run.metrics
     overrides = run.tags.get("job_overrides")
     command = f"python train.py {overrides}".strip() if overrides is not None else run.tags.get("command", "")
@@ -51,9 +53,7 @@ def model_card(client: MlflowClient, candidate: Candidate, run: RunArtifacts, sc
         f"- source: {run.tags.get('data_source', data.get('source'))} (`data.source={data.get('source')}`), "
         f"fingerprint `{run.tags.get('data_fingerprint', '?')}`, {number(metrics.get('clean_rows_out', '?'))} rows after cleaning",
         f"- target `{run.preprocessing.target}`; inputs {', '.join(f'`{f}`' for f in run.preprocessing.features)}",
-        f"- window: {task.timestep} steps of {run.preprocessing.step or 'the data frequency'}; forecasts "
-        f"{task.horizon} step(s) ({task.strategy}); scaler `{data.get('scaler')}` fit on the training split "
-        f"({data.get('split')})",
+        window_line(run),
         "",
         "## Model",
         "",
@@ -61,14 +61,14 @@ def model_card(client: MlflowClient, candidate: Candidate, run: RunArtifacts, sc
         yaml.safe_dump(run.config.get("model", {}), sort_keys=False).strip(),
         "```",
         "",
-        "## Metrics (original units)",
+        "## Metrics" + (" (RMSE/MAE/R² on scaled gap, latitude, longitude)" if checkins else " (original units)"),
         "",
         "| metric | value |",
         "|---|---:|",
         *(f"| {k} | {number(metrics[k])} |" for k in METRICS if k in metrics),
         "",
-        "`baseline_test_rmse` is persistence (the last value) on the same test windows; "
-        "`skill = 1 - test_rmse / baseline_test_rmse`.",
+        f"`baseline_test_rmse` is {'the last check-in (place) after the user' + chr(39) + 's median gap' if checkins else 'persistence (the last value)'} "
+        "on the same test windows; `skill = 1 - test_rmse / baseline_test_rmse`.",
         "",
     ]
     baselines = baseline_rows(client, scope)
@@ -95,8 +95,21 @@ def model_card(client: MlflowClient, candidate: Candidate, run: RunArtifacts, sc
         f"mlflow models serve -m {to} --env-manager local --port 5001   # POST /invocations",
         "```",
         "",
-        "The model takes raw rows in the training data's layout (CSV columns as text) and returns "
-        f"`timestamp`, `step` and `{run.preprocessing.target}` for the steps after the last row.",
+        ("The model takes recent check-ins of one or more users (CSV columns `user, time, lat, lon[, location]`, "
+         "or a SNAP `.txt`/`.txt.gz` file) and returns each user's next check-in: `user, time, step, gap_hours, "
+         "lat, lon`." if checkins else
+         "The model takes raw rows in the training data's layout (CSV columns as text) and returns "
+         f"`timestamp`, `step` and `{run.preprocessing.target}` for the steps after the last row."),
         "",
     ]
     return "\n".join(lines)
+
+
+def window_line(run: RunArtifacts) -> str:
+    data, task = run.preprocessing.data, run.preprocessing.task
+    split = data.get("split")
+    if data.get("source") == "checkins":
+        return (f"- window: a user's last {task.timestep} check-ins; forecasts the next one (gap, latitude, longitude); "
+                f"scaler `{data.get('scaler')}` fit on training check-ins ({split})")
+    return (f"- window: {task.timestep} steps of {run.preprocessing.step or 'the data frequency'}; forecasts "
+            f"{task.horizon} step(s) ({task.strategy}); scaler `{data.get('scaler')}` fit on the training split ({split})")

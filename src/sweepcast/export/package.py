@@ -25,7 +25,8 @@ from mlflow.tracking import MlflowClient
 
 from sweepcast.data.sources import load_source, source
 from sweepcast.errors import DataError, SweepcastError, first_line
-from sweepcast.export.preprocessing import Preprocessing
+from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
+from sweepcast.export.preprocessing import Preprocessing, preprocessing_from_run
 from sweepcast.export.pyfunc import NETWORK, PREPROCESSING
 from sweepcast.export.select import EXPORT_TAG, Candidate
 
@@ -33,13 +34,12 @@ log = logging.getLogger(__name__)
 
 ALIAS = "champion"
 REQUIREMENTS = ("mlflow", "keras", "numpy", "pandas", "scikit-learn", "holidays", "pyyaml")
-EXAMPLE_EXTRA_ROWS = 10  # a few rows more than the window, so cleaning (duplicates, dropped NaN) has room
 
 
 @dataclass(frozen=True)
 class RunArtifacts:
     config: dict[str, Any]
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing | CheckinPreprocessing
     tags: dict[str, str]
     metrics: dict[str, float]
 
@@ -53,19 +53,18 @@ def read_run(client: MlflowClient, candidate: Candidate) -> RunArtifacts:
     except (MlflowException, OSError) as err:
         raise SweepcastError(f"run {candidate.run_id}: cannot read its config.yaml or preprocessing/scalers.json "
                              f"({first_line(err)})") from None
-    return RunArtifacts(config, Preprocessing.from_run(config["data"], scalers), dict(run.data.tags),
+    return RunArtifacts(config, preprocessing_from_run(config["data"], scalers), dict(run.data.tags),
                         dict(run.data.metrics))
 
 
-def input_example(preprocessing: Preprocessing) -> pd.DataFrame:
-    """The last rows of the training data in its raw text layout (what the model accepts)."""
+def input_example(preprocessing: Preprocessing | CheckinPreprocessing) -> pd.DataFrame:
+    """Recent rows of the training data in its raw text layout (what the model accepts)."""
     data = preprocessing.data
     try:
         raw, name = load_source(data)
     except DataError as err:
         raise SweepcastError(f"{err} (export reads the training data for the model's input example)") from None
-    timestep = preprocessing.task.timestep
-    example = source(data).render_rows(data, raw.iloc[-(timestep + EXAMPLE_EXTRA_ROWS):])
+    example = source(data).render_rows(data, preprocessing.example_rows(raw))
     preprocessing.frame(example, name)  # the example must itself be a valid request
     return example
 

@@ -10,7 +10,7 @@ sees exactly the preprocessing its model learned on.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,10 @@ from sweepcast.data.pipeline import model_frame, row_step
 from sweepcast.data.sources import parse_rows
 from sweepcast.data.windows import ForecastTask, forecast_task, scaler_from_state
 from sweepcast.errors import DataError, SweepcastError
+
+EXAMPLE_EXTRA_ROWS = 10  # a few rows more than the window, so cleaning (duplicates, dropped NaN) has room
+if TYPE_CHECKING:
+    from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
 
 Predict = Callable[[np.ndarray], np.ndarray]  # scaled windows [W, timestep, F] -> scaled outputs [W, outputs]
 
@@ -67,6 +71,10 @@ class Preprocessing:
                 f"data.horizon={task.horizon}, data.strategy={task.strategy}, inputs {self.features})"
             )
         return int(horizon)
+
+    def example_rows(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """The last rows of the training data, a few more than one window (the model's input example)."""
+        return raw.iloc[-(self.task.timestep + EXAMPLE_EXTRA_ROWS):]
 
     def frame(self, rows: pd.DataFrame, name: str) -> pd.DataFrame:
         """Raw rows -> the cleaned ``[target, *inputs]`` frame, checked to hold a full window."""
@@ -119,3 +127,22 @@ class Preprocessing:
         return pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"),
                              "step": np.arange(1, horizon + 1), self.target: forecast})
 
+
+
+def preprocessing_from_run(data_cfg: Mapping[str, Any], scalers: Mapping[str, Any]
+                           ) -> "Preprocessing | CheckinPreprocessing":
+    """The fitted preprocessing of a run, by what its ``scalers.json`` says it forecast."""
+    if scalers.get("kind") == "checkins":
+        from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
+
+        return CheckinPreprocessing.from_run(data_cfg, scalers)
+    return Preprocessing.from_run(data_cfg, scalers)
+
+
+def preprocessing_from_json(payload: Mapping[str, Any]) -> "Preprocessing | CheckinPreprocessing":
+    """An exported model's ``preprocessing.json`` back into its class."""
+    if payload.get("kind") == "checkins":
+        from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
+
+        return CheckinPreprocessing(**payload)
+    return Preprocessing(**payload)

@@ -20,17 +20,18 @@ NETWORK, PREPROCESSING = "network", "preprocessing"
 
 class RawForecaster(mlflow.pyfunc.PythonModel):
     """``predict(rows, params={"horizon": H})`` -> ``timestamp``, ``step``, ``<target>`` for the H
-    steps after the last row. A user error (missing column, too few rows, a horizon the model
+    steps after the last row (a check-in model: ``user, time, step, gap_hours, lat, lon``, each
+    user's next check-in). A user error (missing column, too few rows, a horizon the model
     cannot give) raises an ``MlflowException`` with a one-line message, which the scoring server
     answers with HTTP 400."""
 
     def load_context(self, context: Any) -> None:
         import mlflow.keras
 
-        from sweepcast.export.preprocessing import Preprocessing
+        from sweepcast.export.preprocessing import preprocessing_from_json
 
         with open(context.artifacts[PREPROCESSING], encoding="utf-8") as handle:
-            self.preprocessing = Preprocessing(**json.load(handle))
+            self.preprocessing = preprocessing_from_json(json.load(handle))
         self.network = mlflow.keras.load_model(context.artifacts[NETWORK])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
