@@ -71,3 +71,24 @@ def test_every_family_composes_and_validates_at_horizon_ten(model: str) -> None:
     if model == "gbdt":
         cfg = composed("model=gbdt", "data.horizon=30", "model.max_horizon=30")
         validate_model(cfg["model"], forecast_task(cfg["data"]))
+
+
+@pytest.mark.parametrize("model", ["lstm", "seq2seq", "transformer", "gbdt", "last_checkin"])
+def test_every_checkin_family_passes_the_whole_config_check(model: str) -> None:
+    """``data=checkins`` with each family it supports passes what train.py checks before data loads."""
+    from sweepcast.train import check_config
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+        config, _, optimized = check_config(compose(config_name="train", overrides=["data=checkins", f"model={model}"]))
+    assert config["data"]["source"] == "checkins" and optimized == "val_rmse"
+
+
+def test_every_named_search_composes_and_passes_the_config_check() -> None:
+    from sweepcast.train import check_config
+
+    for search in sorted((ROOT / "conf" / "search").glob("*.yaml")):
+        with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+            cfg = compose(config_name="train", overrides=[f"search={search.stem}"], return_hydra_config=True)
+        assert cfg.hydra.sweeper.params, search.stem
+        job = OmegaConf.create({k: v for k, v in OmegaConf.to_container(cfg).items() if k != "hydra"})
+        check_config(job)
