@@ -144,7 +144,8 @@ def test_bad_sweep_folders(tmp_path: Path, setup, message: str) -> None:
 
 def test_bars_sort_best_first_and_mark_persistence() -> None:
     run = lambda rmse, base: type("Run", (), {"data": type("D", (), {"metrics": {"test_rmse": rmse, "baseline_test_rmse": base},
-                                                                     "tags": {"model_family": "lstm"}})()})()
+                                                                     "tags": {"model_family": "lstm"},
+                                                                     "params": {"data.source": "livestream"}})()})()
     trials = [TrialRow(0, "COMPLETE", 1.0, {"model.units": 8}, "", 1.0, run(5.0, 6.0)),
               TrialRow(1, "COMPLETE", 2.0, {"model.units": 16}, "", 1.0, run(3.0, 6.0)),
               TrialRow(2, "FAIL", None, {"model.units": 32}, "", 1.0, None)]
