@@ -246,17 +246,19 @@ def phase(args: argparse.Namespace) -> None:
 
             tf.config.threading.set_intra_op_parallelism_threads(1)  # the trainer's defaults
             tf.config.threading.set_inter_op_parallelism_threads(2)
-            out.update(tf_import_seconds=time.perf_counter() - started, peak_after_tf_import_mb=peak_rss_mb())
+            out.update(tf_import_seconds=time.perf_counter() - started, peak_after_tf_import_mb=peak_rss_mb(),
+                       rss_after_tf_import_mb=rss_mb())
             started = time.perf_counter()
-            dataset = data.dataset("train", args.batch_size, shuffle=True, seed=0)
+            dataset = data.dataset("train", args.batch_size, shuffle=args.shuffle, seed=0)
             iterator = iter(dataset)
-            x, y = next(iterator)  # the first batch fills the shuffle buffer (every train window's row)
-            out.update(dataset_build_seconds=time.perf_counter() - started, batch_shape=[list(x.shape), list(y.shape)])
+            x, y = next(iterator)  # with shuffle, the first batch fills the buffer (every train window's row)
+            out.update(dataset_build_seconds=time.perf_counter() - started, batch_shape=[list(x.shape), list(y.shape)],
+                       rss_after_first_batch_mb=rss_mb())
             started = time.perf_counter()
             for _ in range(args.batches - 1):
                 x, y = next(iterator)
-            out.update(batches=args.batches, batch_size=args.batch_size,
-                       batches_seconds=time.perf_counter() - started,
+            out.update(batches=args.batches, batch_size=args.batch_size, shuffle=args.shuffle,
+                       batches_seconds=time.perf_counter() - started, rss_after_batches_mb=rss_mb(),
                        batch_input_mb=args.batch_size * args.timestep * len(data.features) * 4 / 2**20)
     out.update(peak_rss_mb=peak_rss_mb(), process_seconds=time.perf_counter() - t0)
     print(json.dumps(out))
@@ -266,7 +268,10 @@ def in_fresh_process(mode: str, path: str, timestep: int = 10, log: Path | None 
                      ) -> dict[str, Any]:
     command = [sys.executable, __file__, "phase", "--mode", mode, "--path", str(path), "--timestep", str(timestep)]
     for key, value in extra.items():
-        command += [f"--{key.replace('_', '-')}", str(value)]
+        if value is False:
+            command.append(f"--no-{key.replace('_', '-')}")
+        elif value is not True:
+            command += [f"--{key.replace('_', '-')}", str(value)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
@@ -325,11 +330,12 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"{file.name} {mode} #{repeat}: " + ", ".join(
                     f"{k} {row[k]:.1f}" for k in ("read_seconds", "clean_seconds", "rest_seconds", "prepare_seconds",
                                                    "peak_rss_mb") if k in row), flush=True)
-    for timestep in args.timesteps:
+    # the train pipeline at each timestep, and once unshuffled to show what the shuffle buffer holds
+    for timestep, shuffle in [*((t, True) for t in args.timesteps), (args.timesteps[0], False)]:
         row = in_fresh_process("dataset", str(files[0]), timestep, log, batches=args.batches,
-                               batch_size=args.batch_size)
+                               batch_size=args.batch_size, shuffle=shuffle)
         result["timesteps"].append(row)
-        print(f"timestep {timestep}: prepare {row['prepare_seconds']:.1f}s, 1st batch {row['dataset_build_seconds']:.1f}s, "
+        print(f"timestep {timestep}{'' if shuffle else ' unshuffled'}: prepare {row['prepare_seconds']:.1f}s, 1st batch {row['dataset_build_seconds']:.1f}s, "
               f"{args.batches - 1} batches {row['batches_seconds']:.2f}s, peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
     result["generate_checkins_per_1000"] = fidelity()
     result["summary"] = summarise(result)
@@ -433,8 +439,9 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
             "windows": prepared[0]["windows"], "rows_out": prepared[0]["rows_out"], "users_out": prepared[0]["users_out"],
         }
     summary["timesteps"] = [{k: (round(r[k], 2) if isinstance(r[k], float) else r[k]) for k in (
-        "timestep", "prepare_seconds", "dataset_build_seconds", "batches_seconds", "peak_after_prepare_mb",
-        "peak_after_tf_import_mb", "peak_rss_mb", "batch_input_mb", "windows")} for r in result["timesteps"]]
+        "timestep", "shuffle", "prepare_seconds", "dataset_build_seconds", "batches_seconds", "peak_after_prepare_mb",
+        "rss_after_prepare_mb", "rss_after_tf_import_mb", "rss_after_first_batch_mb", "rss_after_batches_mb",
+        "peak_rss_mb", "batch_input_mb", "windows")} for r in result["timesteps"]]
     return summary
 
 
@@ -512,6 +519,7 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--profile", default=None, help="cProfile prepare_checkins into this file")
+    p.add_argument("--no-shuffle", dest="shuffle", action="store_false", help="dataset mode: unshuffled")
     p = sub.add_parser("quality", help="every family on the shared New York slice")
     p.add_argument("--families", nargs="+", default=list(FAMILIES))
     p.add_argument("--epochs", type=int, default=15)

@@ -79,7 +79,13 @@ def open_experiment(tracking: Mapping[str, Any], experiment: str) -> str:
     if is_local_store(uri):
         root = Path(str(tracking.get("artifact_root") or "mlruns/artifacts")).resolve()
         location = (root / experiment).as_uri()
-    return client.create_experiment(experiment, artifact_location=location)
+    try:
+        return client.create_experiment(experiment, artifact_location=location)
+    except mlflow.exceptions.MlflowException as err:  # another worker created it first (many workers start together)
+        again = client.get_experiment_by_name(experiment)
+        if err.error_code != "RESOURCE_ALREADY_EXISTS" or again is None:
+            raise
+        return again.experiment_id
 
 
 @contextmanager

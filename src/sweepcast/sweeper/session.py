@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("sweepcast.sweep")
 
 PARENT_ATTR = "mlflow_parent_run_id"
+LAUNCHES_ATTR = "worker_launches"  # worker processes that opened the study so far (shifts their seeds)
 MIN_TRIALS_FOR_FAILURE_RATE = 4
 PLAIN_VALUE = re.compile(r"^[\w./:-]+$")
 
@@ -101,15 +102,23 @@ class SweepSession:
         return self.finish()
 
     def open_study(self) -> "optuna.Study":
-        """Create or continue the study (worker 0 also creates or reopens the MLflow parent run)."""
+        """Create or continue the study (worker 0 also creates or reopens the MLflow parent run).
+
+        Under the queue lock: machines launched together on one server study then share one
+        study and one parent run (the first creates both, the others find them)."""
+        with queue_lock(self.plan.storage_url):
+            return self.open_study_locked()
+
+    def open_study_locked(self) -> "optuna.Study":
         import optuna
 
         plan = self.plan
         exists = plan.study_name in optuna.study.get_all_study_names(self.storage)
         previous = optuna.load_study(study_name=plan.study_name, storage=self.storage) if exists else None
         n_existing = len(previous.get_trials(deepcopy=False)) if previous else 0
+        launch = int(previous.user_attrs.get(LAUNCHES_ATTR, 0)) if previous else 0
         sampler = build(plan.settings.sampler, "sampler", optuna.samplers.BaseSampler,
-                        **self.seed_override(n_existing))
+                        **self.seed_override(n_existing, launch))
         # Optuna turns "no pruner" into MedianPruner; null here means no pruning at all
         pruner = build(plan.settings.pruner, "pruner", optuna.pruners.BasePruner) or optuna.pruners.NopPruner()
         if previous is not None:  # before the parent run is touched: a bad rerun changes nothing
@@ -124,6 +133,7 @@ class SweepSession:
             if self.worker == 0:
                 tracking.end_sweep_run(self.parent_id, "FAILED", f"{type(err).__name__}: {err}")
             raise
+        study.set_user_attr(LAUNCHES_ATTR, launch + 1)
         if self.worker == 0:
             if study.user_attrs.get(PARENT_ATTR) != self.parent_id:
                 tracking.log_sweep_params(self.parent_id, self.parent_params())
@@ -144,13 +154,15 @@ class SweepSession:
                  plan.direction, plan.metric, plan.n_trials, redact(plan.storage_url))
         return study
 
-    def seed_override(self, n_existing: int) -> dict[str, Any]:
-        """Shift a fixed sampler seed by the trials already run and by worker, so a resumed study
-        or a second worker does not redraw the same first points."""
+    def seed_override(self, n_existing: int, launch: int) -> dict[str, Any]:
+        """Shift a fixed sampler seed by the trials already run and by the worker processes that
+        opened the study before (on any machine), so a resumed study, a second worker or a second
+        machine running the same command does not redraw the same first points. A study run by
+        one process from start to end draws exactly what its seed says."""
         seed = (self.plan.settings.sampler or {}).get("seed")
         if seed is None:
             return {}
-        return {"seed": int(seed) + n_existing + 100_003 * self.worker}
+        return {"seed": int(seed) + n_existing + 100_003 * launch}
 
     def prepare_queue(self) -> None:
         plan = self.plan

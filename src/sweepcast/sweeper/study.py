@@ -68,6 +68,15 @@ def redact(url: str) -> str:
         return url.split("@")[-1] if "@" in url else url
 
 
+def with_driver(url: str) -> str:
+    """``postgresql://`` (and ``postgres://``) through psycopg 3, the driver we ship: SQLAlchemy's
+    default for the bare scheme is psycopg2, which is not installed."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
 def sqlite_path(url: str) -> Path | None:
     return Path(url[len(SQLITE):]) if url.startswith(SQLITE) and url != SQLITE + ":memory:" else None
 
@@ -86,10 +95,12 @@ def open_storage(url: str, heartbeat_interval: int, grace_period: int,
     elif "://" not in url:
         raise SweepcastError(f"hydra.sweeper.storage: expected an RDB URL such as sqlite:///path/optuna.db or "
                              f"postgresql://user@host/db, got {redact(url)!r}")
+    else:  # a server: a pooled connection may have been dropped by a restart or a firewall while a trial ran
+        engine_kwargs = {"pool_pre_ping": True}
     try:
         with quiet_experimental():
             return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+                with_driver(url), engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period, heartbeat_stale_trial_callback=on_stale,
             )
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
@@ -129,13 +140,40 @@ def holds_slot(trial: "FrozenTrial") -> bool:
 
 
 def queue_lock(storage_url: str) -> ContextManager[Any]:
-    """Serialise claiming and queueing among local workers of a SQLite study.
+    """Serialise opening the study, queueing and claiming among all workers of a study.
 
-    pysqlite reads outside the write transaction, so two processes could both see a WAITING
-    trial and both claim it; a file lock next to the database closes that gap. Server
-    databases lock the row themselves (``SELECT ... FOR UPDATE`` in Optuna)."""
+    SQLite: pysqlite reads outside the write transaction, so two processes could both see a
+    WAITING trial and both claim it; a file lock next to the database closes that gap.
+    PostgreSQL: an advisory lock held by one connection, so workers on different machines do not
+    both create the MLflow parent run or queue the same free slots (claims are guarded by state
+    transitions either way). A worker killed while holding it drops its connection, and with it
+    the lock."""
     path = sqlite_path(storage_url)
-    return file_lock(path.with_name(path.name + ".lock")) if path is not None else nullcontext()
+    if path is not None:
+        return file_lock(path.with_name(path.name + ".lock"))
+    if with_driver(storage_url).startswith("postgresql"):
+        return advisory_lock(with_driver(storage_url))
+    return nullcontext()
+
+
+LOCK_KEY = 0x5C0A57  # the advisory lock's id: one lock for every sweepcast study in a database
+_lock_engines: dict[str, Any] = {}
+
+
+@contextmanager
+def advisory_lock(url: str) -> Iterator[None]:
+    import sqlalchemy
+
+    engine = _lock_engines.get(url)
+    if engine is None:
+        engine = _lock_engines[url] = sqlalchemy.create_engine(url, pool_pre_ping=True, pool_size=1)
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+        try:
+            yield
+        finally:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+            connection.commit()
 
 
 @contextmanager
