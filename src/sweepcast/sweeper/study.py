@@ -98,7 +98,8 @@ def open_storage(url: str, heartbeat_interval: int, grace_period: int,
     else:  # a server: a pooled connection may have been dropped by a restart or a firewall while a trial ran
         engine_kwargs = {"pool_pre_ping": True}
     try:
-        with quiet_experimental():
+        # under the queue lock: workers starting together would race to create the schema
+        with quiet_experimental(), queue_lock(url):
             return optuna.storages.RDBStorage(
                 with_driver(url), engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period, heartbeat_stale_trial_callback=on_stale,
