@@ -5,6 +5,7 @@
     python -m sweepcast predict exports/best --input day.csv --horizon 10 [--output forecast.csv]
     python -m sweepcast report sweeps/<name> [--pairs model.units:model.dropout]
     python -m sweepcast explore data=livestream [more overrides] [--out page.html] [--mlflow]
+    python -m sweepcast ui [--host 127.0.0.1] [--port 5000]
 
 A user error prints one ``error:`` line and exits with status 2, like ``train.py``.
 """
@@ -61,6 +62,11 @@ def parser() -> argparse.ArgumentParser:
     explore.add_argument("--out", type=Path, help="page to write (default explore/<data name>.html)")
     explore.add_argument("--mlflow", action="store_true", help="also log the page to an MLflow run named explore")
     explore.add_argument("--tracking-uri", help=f"MLflow store for --mlflow (default $MLFLOW_TRACKING_URI, else {DEFAULT_STORE})")
+    ui = verbs.add_parser("ui", help="browse the MLflow store in a browser (mlflow ui), on 127.0.0.1 by default")
+    ui.add_argument("--tracking-uri", help=f"MLflow store (default $MLFLOW_TRACKING_URI, else {DEFAULT_STORE})")
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only; "
+                                                        "the UI has no login, so widen it only on a trusted network)")
+    ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     return root
 
 
@@ -80,12 +86,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sweepcast.report.explore import write_explore
 
             write_explore(args.overrides, args.out, args.mlflow, args.tracking_uri)
+        elif args.verb == "ui":
+            ui(args)
         else:
             predict(args)
     except SweepcastError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def ui(args: argparse.Namespace) -> None:
+    """Replace this process with ``mlflow ui`` on the project's store (signals reach it directly)."""
+    uri = store_uri(args.tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        raise SweepcastError(f"--tracking-uri {uri} is already a tracking server: open it in a browser")
+    if not 0 < args.port < 65536:
+        raise SweepcastError(f"--port: expected a port number in 1..65535, got {args.port}")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the MLflow UI on %s:%d has no login: anyone who can reach it can read and change runs",
+                    args.host, args.port)
+    log.info("MLflow UI for %s on http://%s:%d (Ctrl-C stops it)", uri, args.host, args.port)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                              "--host", args.host, "--port", str(args.port)])
 
 
 def store_uri(given: str | None) -> str:
