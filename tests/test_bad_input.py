@@ -1,7 +1,17 @@
-"""Bad input: one line naming the culprit, non-zero exit, no traceback, no FINISHED run."""
+"""The bad-input catalog: one line naming the culprit, non-zero exit, no traceback, no FINISHED
+run, no broken study.
+
+Each table is a list of cases (name -> arguments, text the one error line must contain); adding
+a case is one line. ``CASES``: data files and configs of ``train.py`` jobs (livestream, CSV
+series, check-ins). ``SWEEP_CASES``: sweeper settings, search spaces and storage URLs of
+``train.py -m``. ``CLI_CASES``: the ``python -m sweepcast`` verbs. Bad requests to an exported
+model live beside their model fixture in ``test_export_e2e.py``.
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,6 +164,67 @@ def test_unreachable_storage_names_it_without_its_password(tmp_path: Path) -> No
     assert "hydra.sweeper.storage" in error and "postgresql://sweeper:***@127.0.0.1:9/optuna" in error
     assert "s3cret" not in output
     assert runs(tmp_path) == [] or all(r.info.status != "FINISHED" for r in runs(tmp_path))
+
+
+@pytest.mark.slow
+def test_a_bad_rerun_leaves_the_study_and_its_runs_as_they_were(tmp_path: Path) -> None:
+    """A finished study, then reruns of it that must be refused: nothing in it changes."""
+    import optuna
+
+    sweep = ["-m", "trainer=smoke", "trainer.max_points=600", "data.timestep=20", "model.units=8",
+             "tracking.log_model=false", "model.layers=1,2", "hydra.sweeper.study_name=kept"]
+    first = train(tmp_path, *sweep)
+    assert first.returncode == 0, first.stderr[-3000:]
+    storage = f"sqlite:///{tmp_path / 'sweeps' / 'kept' / 'optuna.db'}"
+
+    def snapshot() -> list[tuple]:
+        study = optuna.load_study(study_name="kept", storage=storage)
+        return [(t.number, t.state.name, t.value, t.params) for t in study.get_trials()]
+
+    before, runs_before = snapshot(), {r.info.run_id: r.info.status for r in runs(tmp_path)}
+    for bad, expected in ((["optimized_metric=val_r2"], "hydra.sweeper.direction"),
+                          (["model.dropout=0.1,1.5"], "model.dropout"),
+                          (["hydra.sweeper.sampler._target_=optuna.samplers.NoSuchSampler"], "hydra.sweeper.sampler")):
+        done = train(tmp_path, *sweep, *bad)
+        output = done.stdout + done.stderr
+        errors = [line for line in output.splitlines() if "[ERROR]" in line]
+        assert done.returncode == 2 and len(errors) == 1 and expected in errors[0], output[-3000:]
+        assert "Traceback" not in output
+        assert snapshot() == before
+        assert {r.info.run_id: r.info.status for r in runs(tmp_path)} == runs_before
+
+
+# python -m sweepcast <verb>: arguments and files, before any model is needed
+CLI_CASES: dict[str, tuple[list[str], str]] = {
+    "report of a missing sweep folder": (["report", "sweeps/missing"], "no such sweep folder"),
+    "report of a folder without a study": (["report", "."], "holds no study"),
+    "explore of an unknown data config": (["explore", "data=nope"], "Could not find 'data/nope'"),
+    "explore of check-ins with an inverted box": (["explore", "data=checkins", "data.clean.bbox=[41,40,-74,-73]"],
+                                                  "data.clean.bbox"),
+    "ui on a missing store": (["ui", "--tracking-uri", "sqlite:///nowhere/mlflow.db"], "no MLflow store"),
+    "ui on a port out of range": (["ui", "--port", "70000"], "--port"),
+    "ui on a tracking server": (["ui", "--tracking-uri", "http://127.0.0.1:9"], "already a tracking server"),
+    "predict without a model folder": (["predict", "nowhere", "--input", "rows.csv"], "not an exported model folder"),
+    "export from a missing store": (["export", "--experiment", "x", "--to", "out", "--tracking-uri",
+                                     "sqlite:///nowhere.db"], "no MLflow store"),
+    "export with two selectors": (["export", "sweeps/a", "--run", "abc", "--to", "out"], "give exactly one of"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_bad_cli_input_gives_one_error_line(case: str, tmp_path: Path) -> None:
+    args, expected = CLI_CASES[case]
+    done = subprocess.run([sys.executable, "-m", "sweepcast", *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert [line for line in lines if line.startswith("error:")] == [lines[-1]] and expected in lines[-1], lines[-3:]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "out").exists()
+
+
+def test_the_catalog_holds_at_least_25_cases() -> None:
+    assert len(CASES) + len(SWEEP_CASES) + len(CLI_CASES) >= 25
 
 
 def test_unparsable_override_is_one_line_before_hydra(tmp_path: Path) -> None:

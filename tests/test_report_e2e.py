@@ -129,16 +129,3 @@ def test_the_report_renders_in_chromium_without_javascript_errors(swept: Path, t
     done = headless(binary, url, f"--screenshot={shot}")
     assert done.returncode == 0 and shot.is_file(), done.stderr[-3000:]
     assert non_white_share(shot.read_bytes()) > 0.03  # a blank page is ~0
-
-
-@pytest.mark.parametrize(("args", "expected"), [
-    (["report", "sweeps/missing"], "no such sweep folder"),
-    (["report", "."], "holds no study"),
-])
-def test_report_cli_bad_input_is_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
-    import sys
-
-    done = subprocess.run([sys.executable, "-m", "sweepcast", *args], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith("error:") and expected in done.stderr

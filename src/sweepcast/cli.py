@@ -98,11 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def ui(args: argparse.Namespace) -> None:
     """Replace this process with ``mlflow ui`` on the project's store (signals reach it directly)."""
-    uri = store_uri(args.tracking_uri)
-    if uri.startswith(("http://", "https://")):
-        raise SweepcastError(f"--tracking-uri {uri} is already a tracking server: open it in a browser")
     if not 0 < args.port < 65536:
         raise SweepcastError(f"--port: expected a port number in 1..65535, got {args.port}")
+    if (args.tracking_uri or "").startswith(("http://", "https://")):
+        raise SweepcastError(f"--tracking-uri {args.tracking_uri} is already a tracking server: open it in a browser")
+    uri = store_uri(args.tracking_uri)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the MLflow UI on %s:%d has no login: anyone who can reach it can read and change runs",
                     args.host, args.port)
