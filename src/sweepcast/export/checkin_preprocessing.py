@@ -9,7 +9,7 @@ optionally ``location``); the answer has one row per user: when and where they c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -19,31 +19,20 @@ from sweepcast.data.checkin_clean import clean_checkins
 from sweepcast.data.checkins import TIME_FORMAT, read_edges
 from sweepcast.data.sources import parse_rows
 from sweepcast.data.trajectories import CheckinSettings, featurise, friends_feature, unscale_targets
-from sweepcast.data.windows import ForecastTask, forecast_task, scaler_from_state
+from sweepcast.data.windows import scaler_from_state
 from sweepcast.errors import DataError, SweepcastError
+from sweepcast.export.preprocessing import FittedState
 
 EXAMPLE_WINDOWS = 3  # the input example: the busiest user's last 3 x timestep check-ins
 
 
 @dataclass(frozen=True)
-class CheckinPreprocessing:
-    data: dict[str, Any]  # the training run's resolved data config
-    features: list[str]
-    input_scaler: dict[str, Any]
-    target_scaler: dict[str, Any]
-    kind: str = "checkins"
+class CheckinPreprocessing(FittedState):
+    kind: str = "checkins"  # tells preprocessing_from_json which class an export holds
 
     @classmethod
     def from_run(cls, data_cfg: Mapping[str, Any], scalers: Mapping[str, Any]) -> "CheckinPreprocessing":
-        return cls(dict(data_cfg), list(scalers["features"]), dict(scalers["input_scaler"]),
-                   dict(scalers["target_scaler"]))
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def task(self) -> ForecastTask:
-        return forecast_task(self.data)
+        return cls(**cls.fields_from_run(data_cfg, scalers))
 
     @property
     def settings(self) -> CheckinSettings:

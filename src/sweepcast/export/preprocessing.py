@@ -28,18 +28,19 @@ Predict = Callable[[np.ndarray], np.ndarray]  # scaled windows [W, timestep, F] 
 
 
 @dataclass(frozen=True)
-class Preprocessing:
+class FittedState:
+    """What every exported model carries from its run, as JSON: the data config and the fitted scalers."""
+
     data: dict[str, Any]  # the training run's resolved data config
-    features: list[str]  # model input columns, calendar columns included, in training order
+    features: list[str]  # model input columns, in training order
     input_scaler: dict[str, Any]
     target_scaler: dict[str, Any]
-    step: str  # time between rows, as pandas writes a Timedelta
 
-    @classmethod
-    def from_run(cls, data_cfg: Mapping[str, Any], scalers: Mapping[str, Any]) -> "Preprocessing":
+    @staticmethod
+    def fields_from_run(data_cfg: Mapping[str, Any], scalers: Mapping[str, Any]) -> dict[str, Any]:
         """From a run's ``config.yaml`` data section and ``preprocessing/scalers.json``."""
-        return cls(dict(data_cfg), list(scalers["features"]), dict(scalers["input_scaler"]),
-                   dict(scalers["target_scaler"]), str(scalers.get("step") or ""))
+        return {"data": dict(data_cfg), "features": list(scalers["features"]),
+                "input_scaler": dict(scalers["input_scaler"]), "target_scaler": dict(scalers["target_scaler"])}
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,6 +48,15 @@ class Preprocessing:
     @property
     def task(self) -> ForecastTask:
         return forecast_task(self.data)
+
+
+@dataclass(frozen=True)
+class Preprocessing(FittedState):
+    step: str = ""  # time between rows, as pandas writes a Timedelta
+
+    @classmethod
+    def from_run(cls, data_cfg: Mapping[str, Any], scalers: Mapping[str, Any]) -> "Preprocessing":
+        return cls(**cls.fields_from_run(data_cfg, scalers), step=str(scalers.get("step") or ""))
 
     @property
     def target(self) -> str:
