@@ -69,8 +69,8 @@ def redact(url: str) -> str:
 
 
 def with_driver(url: str) -> str:
-    """``postgresql://`` (and ``postgres://``) through psycopg 3, the driver we ship: SQLAlchemy's
-    default for the bare scheme is psycopg2, which is not installed."""
+    """``postgresql://`` and ``postgres://`` (Heroku-style, which SQLAlchemy refuses) through
+    psycopg 3, the driver we ship; explicit, so the URL means the same under any SQLAlchemy."""
     for scheme in ("postgresql://", "postgres://"):
         if url.startswith(scheme):
             return "postgresql+psycopg://" + url[len(scheme):]
