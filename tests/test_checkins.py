@@ -141,3 +141,17 @@ def test_synthetic_checkins_are_deterministic_and_give_every_filter_work(tmp_pat
     _, report = clean_checkins(loaded, CheckinCleanSpec(), "synthetic")
     assert min(report.outside_bbox, report.duplicate_lines, report.impossible_speed, report.stay_duplicates) > 0
     assert report.rows_out > 0.6 * report.rows_in  # the noise is a share, not the bulk
+
+
+def test_user_time_order_puts_exact_duplicates_together_with_any_ids() -> None:
+    from sweepcast.data.checkin_clean import user_time_order
+
+    rng = np.random.default_rng(1)
+    n = 2_000
+    user, seconds = rng.integers(0, 30, n), rng.integers(0, 50, n)  # many (user, time) ties
+    lat, lon = rng.integers(0, 3, n).astype(float), rng.integers(0, 3, n).astype(float)
+    expected = np.lexsort((lon, lat, seconds, user))
+    for offset in (0, 2**40):  # small ids take the one-key path, huge ones the lexsort fallback
+        order = user_time_order(user + offset, seconds, lat, lon)
+        columns = np.column_stack([user, seconds, lat, lon])
+        assert (columns[order] == columns[expected]).all()

@@ -2,8 +2,8 @@
 
 Order: bounding box -> per-user time order -> exact duplicate lines -> impossible speeds ->
 stay duplicates -> users with too few check-ins -> dense user ids. Every step is vectorised over
-all users at once (a user boundary is where ``user`` changes in the sorted frame), so the full
-6.4-million-row file cleans in seconds.
+all users at once on plain arrays (a user boundary is where ``user`` changes in the sorted
+order, see :class:`Track`), so the full 6.4-million-row file cleans in seconds.
 """
 
 from __future__ import annotations
@@ -91,76 +91,148 @@ def clean_checkins(frame: pd.DataFrame, spec: CheckinCleanSpec, source: str) -> 
         if frame.empty:
             raise DataError(f"{source}: no check-in inside data.clean.bbox={list(spec.bbox)} "
                             f"({report.rows_in} read); widen the box or set it to null")
-    frame = frame.sort_values(["user", "time"], kind="stable").reset_index(drop=True)
-    duplicated = frame.duplicated(["user", "time", "lat", "lon"])
+    track = Track.of(frame)
+    duplicated = track.same_as_previous()
     report.duplicate_lines = int(duplicated.sum())
-    frame = frame[~duplicated.to_numpy()].reset_index(drop=True)
+    track = track.keep(~duplicated)
     if spec.max_speed_kmh is not None:
-        frame, report.impossible_speed = drop_impossible_speeds(frame, spec.max_speed_kmh)
+        track, report.impossible_speed = drop_impossible_speeds(track, spec.max_speed_kmh)
     if spec.stay_meters is not None and spec.stay_minutes is not None:
-        frame, report.stay_duplicates = drop_stay_duplicates(frame, spec.stay_meters, spec.stay_minutes)
-    counts = frame.groupby("user", sort=False)["user"].transform("size")
+        track, report.stay_duplicates = drop_stay_duplicates(track, spec.stay_meters, spec.stay_minutes)
+    counts = track.user_sizes()
     short = counts < spec.min_checkins
-    report.short_users = int(frame.loc[short.to_numpy(), "user"].nunique())
     report.short_user_rows = int(short.sum())
-    frame = frame[~short.to_numpy()].reset_index(drop=True)
-    if frame.empty:
+    report.short_users = int((short & track.first_of_user()).sum())
+    track = track.keep(~short)
+    if len(track.rows) == 0:
         raise DataError(f"{source}: no user keeps data.clean.min_checkins={spec.min_checkins} check-ins after "
                         f"cleaning ({report.summary()})")
-    frame["user"] = pd.factorize(frame["user"], sort=True)[0].astype(np.int64)  # dense ids 0..n-1
-    report.rows_out, report.users_out = len(frame), int(frame["user"].iloc[-1]) + 1
+    cleaned = frame.iloc[track.rows].reset_index(drop=True)
+    cleaned["user"] = np.cumsum(track.first_of_user()) - 1  # dense ids 0..n-1, in the order of the original ids
+    report.rows_out, report.users_out = len(cleaned), int(cleaned["user"].iloc[-1]) + 1
     log.info("cleaning %s: %s", source, report.summary())
-    return frame, report
+    return cleaned, report
 
 
-def from_previous(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per check-in: km and hours since the previous row, and whether that row is the same user's
-    (the first row of each user has no predecessor; its km and hours are NaN)."""
-    lat, lon, user = frame["lat"].to_numpy(), frame["lon"].to_numpy(), frame["user"].to_numpy()
-    km = np.concatenate([[np.nan], haversine_km(lat[:-1], lon[:-1], lat[1:], lon[1:])])
-    hours = np.concatenate([[np.nan], np.diff(frame["time"].to_numpy()).astype("timedelta64[s]").astype(float) / 3600])
-    same_user = np.concatenate([[False], user[1:] == user[:-1]])
-    return km, hours, same_user
+@dataclass
+class Track:
+    """The check-ins the filters still keep, as plain arrays in (user, time) order, each with its
+    gap from the previous row (km, hours, and whether that row is the same user's).
+
+    The filters repeat passes until nothing changes; a pass only recomputes the gaps of rows whose
+    predecessor it removed, and the frame itself is cut once at the end, which keeps the full
+    6.4-million-row file to a few seconds."""
+
+    rows: np.ndarray  # positions in the frame given to :meth:`of`
+    user: np.ndarray
+    seconds: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    km: np.ndarray
+    hours: np.ndarray
+    same_user: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> "Track":
+        user = frame["user"].to_numpy(dtype=np.int64)
+        seconds = frame["time"].to_numpy().astype("datetime64[s]").astype(np.int64)
+        lat, lon = frame["lat"].to_numpy(dtype=np.float64), frame["lon"].to_numpy(dtype=np.float64)
+        order = user_time_order(user, seconds, lat, lon)
+        n = len(order)
+        track = cls(order, user[order], seconds[order], lat[order], lon[order], np.full(n, np.nan),
+                    np.full(n, np.nan), np.zeros(n, dtype=bool))
+        track.update_gaps(np.arange(1, n))
+        return track
+
+    def update_gaps(self, rows: np.ndarray) -> None:
+        """Recompute the gap from the previous row at ``rows`` (row 0 has no previous row)."""
+        rows = rows[rows > 0]
+        before = rows - 1
+        self.km[rows] = haversine_km(self.lat[before], self.lon[before], self.lat[rows], self.lon[rows])
+        self.hours[rows] = (self.seconds[rows] - self.seconds[before]) / 3600.0
+        self.same_user[rows] = self.user[rows] == self.user[before]
+
+    def keep(self, mask: np.ndarray) -> "Track":
+        """The rows where ``mask`` is true, gaps refreshed where a row's predecessor went."""
+        lost_before = np.concatenate([[False], ~mask[:-1]])[mask]
+        kept = Track(*(getattr(self, name)[mask] for name in ("rows", "user", "seconds", "lat", "lon", "km",
+                                                             "hours", "same_user")))
+        if len(kept.rows):
+            kept.same_user[0], kept.km[0], kept.hours[0] = False, np.nan, np.nan
+            kept.update_gaps(np.flatnonzero(lost_before))
+        return kept
+
+    def same_as_previous(self) -> np.ndarray:
+        """Exact duplicate lines (same user, time and place as the previous row)."""
+        return self.same_user & (self.hours == 0) & np.concatenate(
+            [[False], (self.lat[1:] == self.lat[:-1]) & (self.lon[1:] == self.lon[:-1])])
+
+    def speeds_kmh(self) -> np.ndarray:
+        """Speed from the same user's previous check-in (NaN for a user's first; a zero time gap
+        over a distance counts as infinitely fast)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            speed = np.where(self.km == 0, 0.0, self.km / self.hours)
+        return np.where(self.same_user, speed, np.nan)
+
+    def first_of_user(self) -> np.ndarray:
+        return np.concatenate([[True], self.user[1:] != self.user[:-1]]) if len(self.user) else np.zeros(0, bool)
+
+    def user_sizes(self) -> np.ndarray:
+        """Each row's user's number of rows."""
+        starts = np.flatnonzero(self.first_of_user())
+        sizes = np.diff(np.append(starts, len(self.user)))
+        return np.repeat(sizes, sizes)
 
 
-def speeds_kmh(frame: pd.DataFrame) -> np.ndarray:
-    """Speed from each check-in's predecessor of the same user (NaN for a user's first; a zero time
-    gap over a distance counts as infinitely fast)."""
-    km, hours, same_user = from_previous(frame)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        speed = np.where(km == 0, 0.0, km / hours)
-    return np.where(same_user, speed, np.nan)
+def user_time_order(user: np.ndarray, seconds: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Row order by user, then time; rows sharing both by place, so exact duplicates sit side by side.
+
+    One int64 key (user offset in the high 32 bits, seconds in the low) sorts in a fraction of
+    a four-key ``lexsort``; only the few rows that tie on it are ordered by place afterwards."""
+    if len(user) == 0:
+        return np.zeros(0, dtype=np.int64)
+    users, times = user - user.min(), seconds - seconds.min()
+    if users.max() >= 2**31 or times.max() >= 2**32:  # ids or a time span too wide for one key
+        return np.lexsort((lon, lat, seconds, user))
+    key = (users << 32) | times
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    tied = np.zeros(len(order), dtype=bool)
+    same = sorted_key[1:] == sorted_key[:-1]
+    tied[1:] |= same
+    tied[:-1] |= same
+    if tied.any():
+        rows = order[tied]  # contiguous blocks per key, already in key order
+        order[tied] = rows[np.lexsort((lon[rows], lat[rows], key[rows]))]
+    return order
 
 
-def drop_impossible_speeds(frame: pd.DataFrame, limit: float) -> tuple[pd.DataFrame, int]:
+def drop_impossible_speeds(track: Track, limit: float) -> tuple[Track, int]:
     """Drop check-ins reached impossibly fast. A lone jump (impossible in *and* out) goes first, so
     the sound check-in after it is judged against the one before it; passes repeat until none is left."""
     dropped = 0
     while True:  # each pass drops at least one check-in, so this ends
-        incoming = speeds_kmh(frame)
-        fast_in = incoming > limit
+        with np.errstate(invalid="ignore"):  # NaN at a user's first row compares False
+            fast_in = track.speeds_kmh() > limit
         if not fast_in.any():
-            break
-        fast_out = np.concatenate([fast_in[1:], [False]])  # NaN at a user's start compares False
+            return track, dropped
+        fast_out = np.concatenate([fast_in[1:], [False]])
         spikes = fast_in & fast_out
         # no lone jump left: drop the first of each run of fast arrivals (e.g. a jump at a user's end)
         drop = spikes if spikes.any() else fast_in & ~np.concatenate([[False], fast_in[:-1]])
         dropped += int(drop.sum())
-        frame = frame[~drop].reset_index(drop=True)
-    return frame, dropped
+        track = track.keep(~drop)
 
 
-def drop_stay_duplicates(frame: pd.DataFrame, meters: float, minutes: float) -> tuple[pd.DataFrame, int]:
+def drop_stay_duplicates(track: Track, meters: float, minutes: float) -> tuple[Track, int]:
     """Drop a check-in within ``meters`` and ``minutes`` of the user's previous kept one (a chain of
     repeats collapses to its first, since each is compared with the one kept before it)."""
     dropped = 0
     while True:  # each pass drops one check-in per run of repeats, so this ends
-        km, hours, same_user = from_previous(frame)
-        with np.errstate(invalid="ignore"):  # NaN at a user's first row compares False
-            repeat = same_user & (km * 1000 <= meters) & (hours * 60 <= minutes)
+        with np.errstate(invalid="ignore"):
+            repeat = track.same_user & (track.km * 1000 <= meters) & (track.hours * 60 <= minutes)
         if not repeat.any():
-            break
+            return track, dropped
         first_of_run = repeat & ~np.concatenate([[False], repeat[:-1]])  # drop one per run, then re-check
         dropped += int(first_of_run.sum())
-        frame = frame[~first_of_run].reset_index(drop=True)
-    return frame, dropped
+        track = track.keep(~first_of_run)
