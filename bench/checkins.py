@@ -1,11 +1,14 @@
-"""Check-ins at full size and on real data (issue 5): a 6.4-million-row synthetic SNAP file, how
-long and how much memory load + clean + window setup take on it, memory against timestep, and
-every family's quality on the shared New York slice.
+"""Check-ins at full size and on real data (issue 5): setup time, memory and every family's quality.
 
-    python bench/checkins.py generate                     # /tmp/sweepcast-checkins/synthetic-6442890-s0.txt (+ .gz)
-    python bench/checkins.py setup                        # phases and peak RSS, each in a fresh process (~5 min)
-    python bench/checkins.py quality                      # every family on ../shared/data/gowalla_nyc_dev.txt.gz (~15 min)
-    python bench/checkins.py setup --quick                # 200,000 rows, one repeat: does it still run? (~1 min)
+A 6.4-million-row synthetic SNAP file; how long and how much memory load + clean + window setup
+take on it; memory against timestep; every family's quality on the shared New York slice.
+
+    python bench/checkins.py generate                     # /tmp/sweepcast-checkins/synthetic-6442890-s0.txt (+ .gz), ~1 min
+    python bench/checkins.py setup                        # phases and peak RSS, each in a fresh process (~4 min)
+    python bench/checkins.py quality --seeds 42 1 2       # every family on ../shared/data/gowalla_nyc_dev.txt.gz (~7 min)
+    python bench/checkins.py quality --families lstm seq2seq transformer --epochs 40 --seeds 42 1 2 \
+        --extra trainer.early_stopping_patience=5 --out bench/results/checkins-quality-long-DATE.json   # ~10 min
+    python bench/checkins.py setup --quick                # 200,000 rows, one repeat: does it still run? (~30 s)
     python bench/checkins.py phase --mode prepare --path FILE --profile /tmp/prepare.prof   # one measurement
 
 The synthetic file is made by a vectorised generator here (``synthesize``), not by
@@ -289,6 +292,14 @@ def in_fresh_process(mode: str, path: str, timestep: int = 10, log: Path | None 
 
 # --- setup: phases, peak RSS, timestep ------------------------------------------------------
 
+def code_state() -> dict[str, Any]:
+    """The commit measured, and whether src/ differed from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "--short", "HEAD"), "src_changes": git("status", "--porcelain", "src").splitlines()}
+
+
 def fidelity() -> dict[str, Any]:
     """What each cleaning filter removes, per 1,000 check-ins read, in generate_checkins's frames
     (the project's own generator) — to compare with the synthetic file's."""
@@ -317,7 +328,8 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
         if not file.is_file():
             raise SystemExit(f"{file}: not found (run: python bench/checkins.py generate)")
     repeats = 1 if args.quick else args.repeats
-    result: dict[str, Any] = {"machine": machine(), "log": str(log), "phases": [], "timesteps": []}
+    result: dict[str, Any] = {"machine": machine(), "code": code_state(), "log": str(log), "phases": [],
+                              "timesteps": []}
     for file in files:
         meta = Path(f"{str(file).removesuffix('.gz')}.json")
         if meta.is_file():
@@ -335,8 +347,10 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
         row = in_fresh_process("dataset", str(files[0]), timestep, log, batches=args.batches,
                                batch_size=args.batch_size, shuffle=shuffle)
         result["timesteps"].append(row)
-        print(f"timestep {timestep}{'' if shuffle else ' unshuffled'}: prepare {row['prepare_seconds']:.1f}s, 1st batch {row['dataset_build_seconds']:.1f}s, "
-              f"{args.batches - 1} batches {row['batches_seconds']:.2f}s, peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
+        print(f"timestep {timestep}{'' if shuffle else ' unshuffled'}: prepare {row['prepare_seconds']:.1f}s, "
+              f"1st batch {row['dataset_build_seconds']:.1f}s, {args.batches - 1} batches {row['batches_seconds']:.2f}s, "
+              f"peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
+    result["code_after"] = code_state()  # src/ may be edited while this runs: compare with "code"
     result["generate_checkins_per_1000"] = fidelity()
     result["summary"] = summarise(result)
     missed = any(not v["seconds_target_met"] or not v["rss_target_met"] for k, v in result["summary"].items()
@@ -345,9 +359,7 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
         prof = WORK / "prepare.prof"
         in_fresh_process("prepare", str(files[0]), 10, log, profile=prof)
         result["profile"] = {"file": str(prof), "top": top_functions(prof)}
-        result["alternatives"] = alternatives(str(files[0]))
-        print(json.dumps({"profile_top": result["profile"]["top"][:12], "alternatives": result["alternatives"]},
-                         indent=1))
+        print(json.dumps({"profile_top": result["profile"]["top"][:12]}, indent=1))
     print(json.dumps(result["summary"], indent=1))
     if not args.quick:
         out = args.out or ROOT / "bench" / "results" / f"checkins-{date.today()}.json"
@@ -364,57 +376,6 @@ def top_functions(prof: Path, count: int = 20) -> list[dict[str, Any]]:
     rows = [{"function": f"{Path(file).name}:{line}({name})", "calls": calls, "tottime": round(tottime, 2),
              "cumtime": round(cumtime, 2)} for (file, line, name), (_, calls, tottime, cumtime, _) in stats.items()]
     return sorted(rows, key=lambda r: -r["cumtime"])[:count]
-
-
-def alternatives(path: str) -> list[dict[str, Any]]:
-    """The hotspots of read + clean next to drop-in replacements, timed here on the same frame and
-    checked to give identical results (proposals for src/, not applied)."""
-    import numpy as np
-    import pandas as pd
-
-    from sweepcast.data.checkins import COLUMNS, NYC, TIME_FORMAT
-
-    def timed(function):
-        started = time.perf_counter()
-        value = function()
-        return value, round(time.perf_counter() - started, 2)
-
-    found = []
-    text = pd.read_csv(path, sep="\t", header=None, names=list(COLUMNS), engine="c", compression="infer",
-                       dtype={"user": np.int64, "time": str, "lat": np.float64, "lon": np.float64,
-                              "location": np.int64}, na_filter=False)
-    now, now_s = timed(lambda: pd.to_datetime(text["time"], format=TIME_FORMAT, errors="coerce"))
-    new, new_s = timed(lambda: pd.to_datetime(text["time"], format="%Y-%m-%dT%H:%M:%S%z", errors="coerce")
-                       .dt.tz_convert(None))
-    found.append({"where": "read_snap: pd.to_datetime", "current": f"format={TIME_FORMAT!r}", "current_seconds": now_s,
-                  "proposed": "format='%Y-%m-%dT%H:%M:%S%z' then .dt.tz_convert(None)", "proposed_seconds": new_s,
-                  "identical": bool(now.equals(new))})
-    frame = text.assign(time=now)
-    lat0, lat1, lon0, lon1 = NYC
-    frame = frame[(frame["lat"].between(lat0, lat1) & frame["lon"].between(lon0, lon1)).to_numpy()]
-    now, now_s = timed(lambda: frame.sort_values(["user", "time"], kind="stable").reset_index(drop=True))
-    new, new_s = timed(lambda: frame.take(np.lexsort((frame["time"].to_numpy().view("i8"), frame["user"].to_numpy())))
-                       .reset_index(drop=True))
-    found.append({"where": "clean_checkins: sort by user, time", "current": "sort_values(kind='stable')",
-                  "current_seconds": now_s, "proposed": "take(np.lexsort((time as int64, user)))",
-                  "proposed_seconds": new_s, "identical": bool(now.equals(new))})
-    frame = now
-    now, now_s = timed(lambda: frame.duplicated(["user", "time", "lat", "lon"]).to_numpy())
-
-    def ties_only():
-        user, stamp = frame["user"].to_numpy(), frame["time"].to_numpy().view("i8")
-        same = np.concatenate([[False], (user[1:] == user[:-1]) & (stamp[1:] == stamp[:-1])])
-        rows = np.flatnonzero(same | np.concatenate([same[1:], [False]]))  # rows sharing (user, time) with a neighbour
-        duplicated = np.zeros(len(frame), dtype=bool)
-        duplicated[rows] = frame.iloc[rows].duplicated(["user", "time", "lat", "lon"]).to_numpy()
-        return duplicated
-
-    new, new_s = timed(ties_only)
-    found.append({"where": "clean_checkins: exact duplicate lines", "current": "frame.duplicated over all rows",
-                  "current_seconds": now_s, "proposed": "duplicated() only on rows whose (user, time) ties a neighbour "
-                  "(the frame is sorted by user, time, so a duplicate always does)", "proposed_seconds": new_s,
-                  "identical": bool((now == new).all())})
-    return found
 
 
 def summarise(result: dict[str, Any]) -> dict[str, Any]:

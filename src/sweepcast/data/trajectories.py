@@ -296,6 +296,7 @@ def check_checkin_windows(rows: Mapping[str, np.ndarray], frame: pd.DataFrame, t
 def fingerprint(frame: pd.DataFrame) -> str:
     """A short content hash of the modelled check-ins, so runs on identical data can be matched."""
     digest = hashlib.sha256()
-    columns = ["user", "time", "lat", "lon"]
-    digest.update(pd.util.hash_pandas_object(frame[columns], index=False).to_numpy().tobytes())
+    # time in whole seconds: the same check-ins hash the same whichever unit a reader produced
+    rows = frame[["user", "lat", "lon"]].assign(time=frame["time"].to_numpy().astype("datetime64[s]").astype(np.int64))
+    digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]
