@@ -9,9 +9,12 @@
 #                           or a command line; libpq reads it from the environment)
 #   SWEEPCAST_BIND          address both servers listen on (default 127.0.0.1; a LAN address for
 #                           other machines; the MLflow server has no authentication of its own)
+#   SWEEPCAST_ALLOW_CIDR    with a LAN address: the workers' network allowed to log in (e.g. 10.0.0.0/24)
+#   SWEEPCAST_PG_MAX_CONNECTIONS  default 300 (each worker process holds up to three)
 #   SWEEPCAST_PG_PORT       PostgreSQL port (default 5432)
 #   SWEEPCAST_MLFLOW_PORT   MLflow server port (default 5000)
-#   SWEEPCAST_DB_USER       database role (default sweepcast)
+#   SWEEPCAST_DB_USER       the workers' database role (default sweepcast): owns the optuna and
+#                           mlflow databases, not a superuser (the superuser logs in by socket only)
 #   SWEEPCAST_ARTIFACTS     where the MLflow server stores artifacts (default STATE_DIR/artifacts)
 #
 # Stop with scripts/cluster-down.sh [STATE_DIR]. Re-running with the same STATE_DIR restarts the
@@ -24,12 +27,18 @@ PG_PORT=${SWEEPCAST_PG_PORT:-5432}
 ML_PORT=${SWEEPCAST_MLFLOW_PORT:-5000}
 DB_USER=${SWEEPCAST_DB_USER:-sweepcast}
 ARTIFACTS=$(realpath -m "${SWEEPCAST_ARTIFACTS:-$STATE/artifacts}")
+ALLOW_CIDR=${SWEEPCAST_ALLOW_CIDR:-}
+MAX_CONNECTIONS=${SWEEPCAST_PG_MAX_CONNECTIONS:-300}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${SWEEPCAST_PYTHON:-$HERE/.venv/bin/python}
 
 die() { echo "cluster-up: $*" >&2; exit 1; }
 [ -n "${PGPASSWORD:-}" ] || die "set PGPASSWORD (the database password; it is read from the environment only)"
 [ -x "$PYTHON" ] || die "no Python at $PYTHON (create .venv as in the README, or set SWEEPCAST_PYTHON)"
+case "$BIND" in
+    127.0.0.1|localhost|::1) ;;
+    *) [ -n "$ALLOW_CIDR" ] || die "SWEEPCAST_BIND=$BIND: also set SWEEPCAST_ALLOW_CIDR to the workers' network (e.g. 10.0.0.0/24)";;
+esac
 
 pg_bin() {  # Debian keeps the server binaries outside PATH
     local found
@@ -56,24 +65,32 @@ if [ "$(id -u)" = 0 ]; then
 fi
 if [ ! -s "$DATA/PG_VERSION" ]; then
     mkdir -p "$DATA"
-    [ "$(id -u)" = 0 ] && chown postgres "$DATA"
-    PWFILE=$(mktemp)  # initdb reads the password from a file: a private one, removed at once
-    chmod 600 "$PWFILE"
-    printf '%s\n' "$PGPASSWORD" > "$PWFILE"
-    [ "$(id -u)" = 0 ] && chown postgres "$PWFILE"
-    as_db_owner "$BIN/initdb" -D "$DATA" -U "$DB_USER" --pwfile="$PWFILE" --auth=scram-sha-256 >/dev/null
-    rm -f "$PWFILE"
+    if [ "$(id -u)" = 0 ]; then chown postgres "$DATA"; fi
+    # The superuser is the OS user that runs the server, reachable only through the local socket
+    # (peer authentication, no password); workers log in over TCP as a plain role that owns the
+    # two databases and nothing else.
+    as_db_owner "$BIN/initdb" -D "$DATA" --auth-local=peer --auth-host=scram-sha-256 >/dev/null
 fi
-if ! as_db_owner "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
-    as_db_owner "$BIN/pg_ctl" -D "$DATA" -l "$STATE/postgres.log" -w start \
-        -o "-c listen_addresses=$BIND -p $PG_PORT -k $SOCKETS" >/dev/null
+if [ -n "$ALLOW_CIDR" ] && ! grep -qF "sweepcast-workers $ALLOW_CIDR" "$DATA/pg_hba.conf"; then
+    printf 'host\toptuna,mlflow\t%s\t%s\tscram-sha-256\t# sweepcast-workers %s\n' \
+        "$DB_USER" "$ALLOW_CIDR" "$ALLOW_CIDR" >> "$DATA/pg_hba.conf"
 fi
-export PGHOST=$BIND PGPORT=$PG_PORT PGUSER=$DB_USER
-for db in optuna mlflow; do
-    if ! psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
-        createdb "$db"
-    fi
-done
+SERVER_OPTIONS="-c listen_addresses=$BIND -p $PG_PORT -k $SOCKETS -c max_connections=$MAX_CONNECTIONS \
+-c tcp_keepalives_idle=60 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=6"
+if as_db_owner "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+    as_db_owner "$BIN/pg_ctl" -D "$DATA" reload >/dev/null  # picks up a new pg_hba.conf line
+else
+    as_db_owner "$BIN/pg_ctl" -D "$DATA" -l "$STATE/postgres.log" -w start -o "$SERVER_OPTIONS" >/dev/null
+fi
+# role and databases, as the superuser over the socket; the password comes from the environment
+# through psql's \getenv, so it is on no command line
+as_db_owner "$BIN/psql" -h "$SOCKETS" -p "$PG_PORT" -d postgres -v ON_ERROR_STOP=1 -qtA >/dev/null <<SQL
+\getenv pw PGPASSWORD
+SELECT format('CREATE ROLE %I LOGIN', '$DB_USER') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DB_USER') \gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', '$DB_USER', :'pw') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', name, '$DB_USER') FROM (VALUES ('optuna'), ('mlflow')) AS wanted(name)
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = name) \gexec
+SQL
 
 if [ -s "$STATE/mlflow.pid" ] && kill -0 "$(cat "$STATE/mlflow.pid")" 2>/dev/null; then
     echo "cluster-up: MLflow server already running (pid $(cat "$STATE/mlflow.pid"))"

@@ -100,13 +100,17 @@ def ui(args: argparse.Namespace) -> None:
     """Replace this process with ``mlflow ui`` on the project's store (signals reach it directly)."""
     if not 0 < args.port < 65536:
         raise SweepcastError(f"--port: expected a port number in 1..65535, got {args.port}")
-    if (args.tracking_uri or "").startswith(("http://", "https://")):
-        raise SweepcastError(f"--tracking-uri {args.tracking_uri} is already a tracking server: open it in a browser")
-    uri = store_uri(args.tracking_uri)
+    from sweepcast.sweeper.study import redact
+    from sweepcast.tracking import default_store
+
+    given = args.tracking_uri or default_store()
+    if given.startswith(("http://", "https://")):
+        raise SweepcastError(f"tracking store {given} is already a tracking server: open it in a browser")
+    uri = store_uri(given)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the MLflow UI on %s:%d has no login: anyone who can reach it can read and change runs",
                     args.host, args.port)
-    log.info("MLflow UI for %s on http://%s:%d (Ctrl-C stops it)", uri, args.host, args.port)
+    log.info("MLflow UI for %s on http://%s:%d (Ctrl-C stops it)", redact(uri), args.host, args.port)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,

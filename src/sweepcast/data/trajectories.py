@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 TARGETS = ("dt", "lat", "lon")  # what each window forecasts, in this order
 SPLIT_BY = ("time", "user")
 PLOT_SAMPLE = 20_000  # check-ins kept (per side) for the before/after cleaning figure
+MAX_GAP_HOURS = 10 * 366 * 24.0  # forecast gaps are capped at ten years (Gowalla spans two)
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ def unscale_targets(scaler: Any, scaled: np.ndarray, dt_log: bool) -> np.ndarray
     values = scaler.inverse_transform(np.asarray(scaled, dtype=np.float64).reshape(-1, 3))
     if dt_log:
         values[:, 0] = np.expm1(values[:, 0])
-    values[:, 0] = np.maximum(values[:, 0], 0.0)  # a gap is never negative
+    values[:, 0] = np.clip(values[:, 0], 0.0, MAX_GAP_HOURS)  # never negative; a wild output stays a date
     return values
 
 
@@ -280,7 +281,10 @@ def window_rows(frame: pd.DataFrame, timestep: int) -> dict[str, np.ndarray]:
 
 def check_checkin_windows(rows: Mapping[str, np.ndarray], frame: pd.DataFrame, timestep: int, source: str) -> None:
     """Every split needs a window: a user with more than ``timestep`` check-ins in it."""
-    for name in SPLITS:
+    for i, name in enumerate(SPLITS):
+        if len(rows[name]) == 0 and not (frame["split"].to_numpy() == i).any():
+            raise DataError(f"{source}: the {name} split holds no check-ins ({frame['user'].nunique()} users, "
+                            f"{len(frame)} check-ins after cleaning); use more data or other data.split fractions")
         if len(rows[name]) == 0:
             longest = int(frame.groupby("user", sort=False).size().max())
             raise DataError(

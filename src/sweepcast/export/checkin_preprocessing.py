@@ -50,8 +50,12 @@ class CheckinPreprocessing(FittedState):
         return 1
 
     def example_rows(self, raw: pd.DataFrame) -> pd.DataFrame:
-        """The busiest user's latest check-ins from the training data (newest first, as SNAP writes)."""
-        busiest = raw["user"].value_counts().sort_index(kind="stable").idxmax()
+        """The latest check-ins (newest first, as SNAP writes) of the user who keeps the most after
+        cleaning: in the full world-wide file the busiest raw user may live outside the box."""
+        kept, _ = clean_checkins(raw.assign(request_user=raw["user"]),
+                                 replace(self.settings.clean, min_checkins=1), "the training data")
+        counts = kept["request_user"].value_counts()
+        busiest = counts.index[counts.to_numpy() == counts.max()].min()
         rows = raw[raw["user"] == busiest].sort_values("time", ascending=False)
         rows = rows.head(EXAMPLE_WINDOWS * self.task.timestep)
         if self.data.get("edges"):  # a request carries the user's friend count itself

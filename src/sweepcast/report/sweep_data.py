@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from sweepcast.errors import SweepcastError, first_line
+from sweepcast.sweeper.study import with_driver
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def load_sweep(folder: Path, storage: str | None = None, tracking_uri: str | Non
         raise SweepcastError(f"--storage {url}: no such SQLite file (it would be created empty)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.load_study(study_name=name, storage=url)
+        study = optuna.load_study(study_name=name, storage=with_driver(url))  # the URL as the sweep opened it
     except KeyError:
         raise SweepcastError(f"{folder}: the storage holds no study named '{name}'") from None
     except Exception as err:  # noqa: BLE001 - an unreachable or malformed storage URL: say which, in one line

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import threading
+import time
 import warnings
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -158,23 +159,33 @@ def queue_lock(storage_url: str) -> ContextManager[Any]:
 
 
 LOCK_KEY = 0x5C0A57  # the advisory lock's id: one lock for every sweepcast study in a database
-_lock_engines: dict[str, Any] = {}
+LOCK_WAIT_SECONDS = 300  # a worker that held it this long is stuck (a hung MLflow call, a dead link)
 
 
 @contextmanager
 def advisory_lock(url: str) -> Iterator[None]:
+    """``pg_try_advisory_lock`` on its own autocommit connection (never idle in a transaction),
+    polled up to :data:`LOCK_WAIT_SECONDS`; opened per use, so a worker holds no extra
+    connection between claims."""
     import sqlalchemy
+    from sqlalchemy.pool import NullPool
 
-    engine = _lock_engines.get(url)
-    if engine is None:
-        engine = _lock_engines[url] = sqlalchemy.create_engine(url, pool_pre_ping=True, pool_size=1)
-    with engine.connect() as connection:
-        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
-        try:
-            yield
-        finally:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
-            connection.commit()
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            deadline = time.monotonic() + LOCK_WAIT_SECONDS
+            take = sqlalchemy.text("SELECT pg_try_advisory_lock(:key)")
+            while not connection.execute(take, {"key": LOCK_KEY}).scalar():
+                if time.monotonic() > deadline:
+                    raise SweepcastError(f"hydra.sweeper.storage: another worker has held the sweep lock of {redact(url)} "
+                                         f"for {LOCK_WAIT_SECONDS} s; check for a hung worker, then rerun")
+                time.sleep(0.1)
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 @contextmanager
