@@ -176,3 +176,16 @@ def test_dataset_batches_match_the_windows(synthetic: CheckinData) -> None:
 def test_max_points_keeps_whole_users_first(synthetic: CheckinData) -> None:
     data = prepare_checkins(config(**{"synthetic.users": 60}), max_points=1500)
     assert len(data.frame) <= 1500 and data.frame["user"].min() == 0
+
+
+def test_a_user_split_with_too_few_users_says_which_split_is_empty(tmp_path: Path) -> None:
+    path = crafted(tmp_path, {0: 30, 1: 30, 2: 30})  # 3 users: 70 / 15 / 15 % leaves val without one
+    with pytest.raises(DataError, match=r"the val split holds no check-ins \(3 users"):
+        prepare_checkins(config(path=str(path), clean=NO_FILTERS, timestep=3, **{"split.by": "user"}))
+
+
+def test_forecast_gaps_are_never_negative_and_capped(synthetic: CheckinData) -> None:
+    from sweepcast.data.trajectories import MAX_GAP_HOURS
+
+    values = synthetic.inverse_target(np.array([[-5.0, 0.5, 0.5], [1e6, 0.5, 0.5]]))
+    assert values[0, 0] == 0.0 and values[1, 0] == MAX_GAP_HOURS
