@@ -179,8 +179,8 @@ def test_max_points_keeps_whole_users_first(synthetic: CheckinData) -> None:
 
 
 def test_a_user_split_with_too_few_users_says_which_split_is_empty(tmp_path: Path) -> None:
-    path = crafted(tmp_path, {0: 30, 1: 30, 2: 30})  # 3 users: 70 / 15 / 15 % leaves val without one
-    with pytest.raises(DataError, match=r"the val split holds no check-ins \(3 users"):
+    path = crafted(tmp_path, {0: 30, 1: 30, 2: 30})  # 3 users: 70 / 15 / 15 % gives 2 / 1 / 0
+    with pytest.raises(DataError, match=r"the test split holds no check-ins \(3 users"):
         prepare_checkins(config(path=str(path), clean=NO_FILTERS, timestep=3, **{"split.by": "user"}))
 
 
