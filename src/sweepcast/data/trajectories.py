@@ -178,7 +178,7 @@ def unscale_targets(scaler: Any, scaled: np.ndarray, dt_log: bool) -> np.ndarray
     """Scaled ``[windows, 3]`` model outputs -> (gap hours, lat, lon); training and exported models share it."""
     values = scaler.inverse_transform(np.asarray(scaled, dtype=np.float64).reshape(-1, 3))
     if dt_log:
-        values[:, 0] = np.expm1(values[:, 0])
+        values[:, 0] = np.expm1(np.minimum(values[:, 0], np.log1p(MAX_GAP_HOURS)))
     values[:, 0] = np.clip(values[:, 0], 0.0, MAX_GAP_HOURS)  # never negative; a wild output stays a date
     return values
 
