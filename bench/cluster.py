@@ -24,7 +24,7 @@ Three measurements:
   repeated, alternating; seconds per epoch from the job's log and whether the metrics of the
   repeats are identical (read back from the run's MLflow store).
 
-    python bench/cluster.py                         # all three, ~30 minutes on 2 CPU cores
+    python bench/cluster.py                         # all three, ~32 minutes on 2 CPU cores
     python bench/cluster.py --quick                 # tiny sizes, ~5 minutes: does it still run?
     python bench/cluster.py --only storage --storage-trials 1000
     python bench/cluster.py --only workers --storages postgres --kinds smoke --jobs 1 4
@@ -73,7 +73,7 @@ SWEEP_TIMEOUT_S = 1800
 IDLE_SETTLE_S, IDLE_MEASURE_S = 30, 30
 PROGRESS = re.compile(r"(trial \d+/\d+ .*|started \d+ more worker.*)$")
 EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+) .*\((\d+(?:\.\d+)?)s\)\s*$")
-NOT_METRICS = ("fit_seconds", "evaluate_seconds", "samples_per_second")
+TIMING_METRIC = re.compile(r"(_seconds|_per_second)$")  # timings differ run to run; everything else must not
 
 
 class BenchFailed(RuntimeError):
@@ -114,6 +114,18 @@ class Cluster:
 
         return psycopg.connect(host="127.0.0.1", port=self.pg_port, user="sweepcast", password=self.password,
                                dbname=database, autocommit=True)
+
+    def superuser_sql(self, sql: str) -> None:
+        """As the server's OS user over the local socket, like cluster-up.sh (the workers' role
+        cannot create databases)."""
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))
+        cmd = [str(found[-1]) if found else "psql", "-h", str(self.state / "sockets"), "-p", str(self.pg_port),
+               "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qtAc", sql]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise BenchFailed(f"psql as the superuser failed: {done.stderr.strip()}")
 
     def postmaster_pid(self) -> int:
         return int((self.state / "postgres" / "postmaster.pid").read_text().split()[0])
@@ -241,7 +253,9 @@ class Poller:
                 chain = [process, *process.parents()]
                 server = self.cluster.mlflow_pid() if self.cluster else None
                 ids = [p.pid for p in chain]
-                if self.root_pid in ids:
+                if pid == os.getpid():
+                    self.roles[pid] = "benchmark"
+                elif self.root_pid in ids:
                     position = ids.index(self.root_pid)
                     if position == 0:
                         self.roles[pid] = "worker0"
@@ -360,6 +374,8 @@ def row_counts(cluster: Cluster) -> dict[str, int]:
             for table in tables:
                 counts[f"{database}.{table}"] = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
             counts[f"{database}.__bytes__"] = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+            counts[f"{database}.__sessions__"] = conn.execute(  # connections ever opened to it (PostgreSQL 14+)
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
     return counts
 
 
@@ -367,16 +383,19 @@ def read_study(storage_url: str, name: str, launched: datetime) -> list[dict[str
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=name, storage=storage_url)
+    storage = optuna.storages.RDBStorage(storage_url)
+    study = optuna.load_study(study_name=name, storage=storage)
 
     def at(moment: datetime | None) -> float | None:
         return None if moment is None else (moment - launched).total_seconds()
 
-    return [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
-             "start_s": at(t.datetime_start), "complete_s": at(t.datetime_complete),
-             "worker": t.user_attrs.get("worker"), "run_id": t.user_attrs.get("mlflow_run_id"),
-             "closed_as": next((k for k in ("surplus", "duplicate") if t.user_attrs.get(k)), None)}
-            for t in study.get_trials(deepcopy=False)]
+    found = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
+              "start_s": at(t.datetime_start), "complete_s": at(t.datetime_complete),
+              "worker": t.user_attrs.get("worker"), "run_id": t.user_attrs.get("mlflow_run_id"),
+              "closed_as": next((k for k in ("surplus", "duplicate") if t.user_attrs.get(k)), None)}
+             for t in study.get_trials(deepcopy=False)]
+    storage.engine.dispose()  # close this process's connections: the next cell counts connections
+    return found
 
 
 def read_runs(tracking_uri: str, experiment: str) -> dict[str, dict[str, Any]]:
@@ -545,6 +564,13 @@ def storage_worker(variant: str, url: str, n: int, out: Path) -> None:
                 times.append(time.perf_counter() - started)
             return ms(statistics.median(times))
 
+        lock_times = []
+        for _ in range(20):  # the lock alone: a file lock, or a PostgreSQL connection opened per use
+            started = time.perf_counter()
+            with queue_lock(url):
+                pass
+            lock_times.append(time.perf_counter() - started)
+        result["lock_only_ms_median"] = ms(statistics.median(lock_times))
         started = time.perf_counter()
         with queue_lock(url):
             fail_stale(study)
@@ -610,8 +636,7 @@ def measure_storage(storages: list[str], n: int, cluster: Cluster | None) -> lis
                 url = f"sqlite:///{folder / 'optuna.db'}"
             else:
                 database = f"bench_{variant}_{secrets.token_hex(3)}"
-                with cluster.connect() as conn:  # type: ignore[union-attr]
-                    conn.execute(f'CREATE DATABASE "{database}"')
+                cluster.superuser_sql(f'CREATE DATABASE "{database}" OWNER sweepcast')  # type: ignore[union-attr]
                 url = cluster.storage.rsplit("/", 1)[0] + f"/{database}"  # type: ignore[union-attr]
                 env["PGPASSWORD"] = cluster.password  # type: ignore[union-attr]
             log(f"[{label}] {n} trials on {url}")
@@ -695,7 +720,7 @@ def measure_determinism(repeats: int, job: list[str], keep: bool) -> dict[str, A
         for run in runs:
             found = client.get_run(run["run_id"])
             run["fit_seconds"] = found.data.metrics.get("fit_seconds")
-            run["metrics"] = {k: v for k, v in sorted(found.data.metrics.items()) if k not in NOT_METRICS}
+            run["metrics"] = dict(sorted(found.data.metrics.items()))
             run["loss_history"] = [m.value for m in client.get_metric_history(run["run_id"], "loss")]
             run["val_loss_history"] = [m.value for m in client.get_metric_history(run["run_id"], "val_loss")]
     finally:
@@ -703,12 +728,21 @@ def measure_determinism(repeats: int, job: list[str], keep: bool) -> dict[str, A
             log(f"[determinism] kept {cwd}")
         else:
             shutil.rmtree(cwd, ignore_errors=True)
+    return {"job": job, "repeats": repeats, "runs": runs, "summary": determinism_summary(runs)}
+
+
+def determinism_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per setting: epoch times, and whether every non-timing metric and the loss curve of the
+    repeats are identical (exact float equality, as MLflow stored them)."""
+    def outcome(run: dict[str, Any]) -> dict[str, float]:
+        return {k: v for k, v in run["metrics"].items() if not TIMING_METRIC.search(k)}
+
     summary = {}
     for deterministic in (False, True):
         group = [r for r in runs if r["deterministic"] == deterministic]
         reference = group[0]
-        differing = sorted({k for r in group[1:] for k in set(r["metrics"]) | set(reference["metrics"])
-                            if r["metrics"].get(k) != reference["metrics"].get(k)})
+        differing = sorted({k for r in group[1:] for k in set(outcome(r)) | set(outcome(reference))
+                            if outcome(r).get(k) != outcome(reference).get(k)})
         summary[str(deterministic).lower()] = {
             "epoch1_s": statistics.mean(r["epoch_s"][0] for r in group),
             "later_epoch_s": statistics.mean(e for r in group for e in r["epoch_s"][1:]) if any(
@@ -718,15 +752,15 @@ def measure_determinism(repeats: int, job: list[str], keep: bool) -> dict[str, A
             "metrics_identical_across_repeats": not differing and all(
                 r["loss_history"] == reference["loss_history"] for r in group),
             "differing_metrics": differing,
-            "val_rmse": [r["metrics"].get("val_rmse") for r in group],
-            "test_rmse": [r["metrics"].get("test_rmse") for r in group],
+            "val_rmse": [outcome(r).get("val_rmse") for r in group],
+            "test_rmse": [outcome(r).get("test_rmse") for r in group],
         }
-    a, b = runs[0], next(r for r in runs if r["deterministic"])
-    summary["same_metrics_deterministic_vs_not"] = a["metrics"] == b["metrics"]
+    summary["identical_across_all_runs"] = all(outcome(r) == outcome(runs[0]) and r["loss_history"] ==
+                                               runs[0]["loss_history"] for r in runs)
     summary["later_epoch_ratio"] = (summary["true"]["later_epoch_s"] / summary["false"]["later_epoch_s"]
                                     if summary["false"]["later_epoch_s"] else None)
     summary["fit_ratio"] = summary["true"]["fit_s"] / summary["false"]["fit_s"]
-    return {"job": job, "repeats": repeats, "runs": runs, "summary": summary}
+    return summary
 
 
 def determinism_table(r: dict[str, Any]) -> str:
@@ -777,11 +811,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="determinism: runs per setting")
     parser.add_argument("--keep", action="store_true", help="keep each command's temporary working directory")
     parser.add_argument("--out", type=Path, help="results JSON (default bench/results/cluster-<date>[-quick].json)")
+    parser.add_argument("--summarise", type=Path, metavar="JSON",
+                        help="recompute the summaries of a results file (rewritten in place) and print its tables")
     parser.add_argument("--storage-worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.storage_worker:
         variant, url, n, out = args.storage_worker
         storage_worker(variant, url, int(n), Path(out))
+        return
+    if args.summarise:
+        data = json.loads(args.summarise.read_text())
+        if "determinism" in data:
+            data["determinism"]["summary"] = determinism_summary(data["determinism"]["runs"])
+        args.summarise.write_text(json.dumps(data, indent=1))
+        print(tables_of(data))
         return
     chosen = args.only or list(MEASUREMENTS)
     trials = {"smoke": args.smoke_trials, "realistic": args.realistic_trials}
@@ -798,7 +841,6 @@ def main() -> None:
     log(f"load average at start: {info['loadavg_at_start']}; commit {info['commit'][:7]}"
         f"{' (src/conf/scripts dirty)' if info['src_dirty'] else ''}")
     results: dict[str, Any] = {}
-    tables = []
     local = [s for s in args.storages if s == "sqlite"]
     try:
         # SQLite first, with no server running; then everything that needs the cluster
@@ -838,13 +880,18 @@ def main() -> None:
                                        "seconds": round(time.perf_counter() - started), "smoke_job": SMOKE_JOB,
                                        "realistic_job": jobs_for["realistic"], "space": SPACE, **results}, indent=1))
             log(f"raw results: {out} ({time.perf_counter() - started:.0f}s)")
+    print(tables_of(results))
+
+
+def tables_of(results: dict[str, Any]) -> str:
+    tables = []
     if "workers" in results:
         tables.append(workers_table(results["workers"]))
     if "storage" in results:
         tables.append(storage_table(results["storage"]))
     if "determinism" in results:
         tables.append(determinism_table(results["determinism"]))
-    print("\n\n".join(tables))
+    return "\n\n".join(tables)
 
 
 if __name__ == "__main__":

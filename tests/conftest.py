@@ -30,3 +30,11 @@ def douyin_csv() -> Path:
 @pytest.fixture
 def taxi_csv() -> Path:
     return shared_file("nab_nyc_taxi.csv")
+
+
+@pytest.fixture(autouse=True)
+def no_inherited_tracking_uri() -> None:
+    """``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` so subprocesses inherit it:
+    one test's store must not become the next test's subprocesses' store. The in-process URI
+    (what the test itself set) is untouched."""
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
