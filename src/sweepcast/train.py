@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -24,7 +23,7 @@ from sweepcast import tracking
 from sweepcast.data.calendar import calendar_spec
 from sweepcast.data.pipeline import PreparedData, prepare, row_step
 from sweepcast.data.trajectories import CheckinData, CheckinSettings
-from sweepcast.data.windows import forecast_task, scaler_state
+from sweepcast.data.windows import forecast_task, input_rows, scaler_state
 from sweepcast.errors import ConfigError, SweepcastError, TrialPruned
 from sweepcast.metrics import forecast_metrics, per_step, rmse, skill
 from sweepcast.models import build_model, is_network, validate_model
@@ -198,8 +197,7 @@ def log_model_and_log(model: Any, data: "PreparedData | CheckinData", config: Ma
     """A network (with signature and one test window as its example) and the job's log file.
     Baselines log no model: their params say it all."""
     if model is not None and config["tracking"].get("log_model", True):
-        first = data.target_rows("test")[0]
-        example = data.inputs[first - data.timestep + np.arange(data.timestep)][None, :, :]
+        example = data.inputs[input_rows(data.target_rows("test")[:1], data.timestep)]  # [1, timestep, F]
         tracking.log_keras_model(model, example)
     log_file = job_log_file()
     if log_file is not None:

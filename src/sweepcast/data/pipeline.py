@@ -23,6 +23,7 @@ from sweepcast.data.windows import (
     SplitBounds,
     check_windows,
     forecast_task,
+    input_rows,
     make_scaler,
     split_bounds,
     window_dataset,
@@ -80,7 +81,7 @@ class PreparedData:
         at once: GBDT's design matrix and recursive forecasting.
         """
         rows = self.target_rows(name, steps)
-        return self.inputs[rows[:, None] - self.timestep + np.arange(self.timestep)[None, :]]
+        return self.inputs[input_rows(rows, self.timestep)]
 
     def scaled_targets(self, name: str, steps: int) -> np.ndarray:
         """``[windows, steps]`` scaled targets of the split's windows that forecast ``steps`` ahead."""

@@ -27,7 +27,7 @@ import pandas as pd
 
 from sweepcast.data.checkin_clean import CheckinCleanReport, CheckinCleanSpec, clean_checkins
 from sweepcast.data.checkins import BAD_ROWS, generate_checkins, read_edges, read_snap
-from sweepcast.data.windows import SPLITS, ForecastTask, forecast_task, make_scaler, rows_window_dataset
+from sweepcast.data.windows import SPLITS, ForecastTask, forecast_task, input_rows, make_scaler, rows_window_dataset
 from sweepcast.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class CheckinData:
     def windows(self, split: str, steps: int | None = None) -> np.ndarray:
         """``[windows, timestep, features]`` scaled inputs at once (GBDT's design matrix)."""
         rows = self.rows[split]
-        return self.inputs[rows[:, None] - self.timestep + np.arange(self.timestep)[None, :]]
+        return self.inputs[input_rows(rows, self.timestep)]
 
     def scaled_targets(self, split: str, steps: int = 1) -> np.ndarray:
         return self.targets[self.rows[split]]

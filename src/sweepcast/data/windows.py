@@ -119,6 +119,12 @@ def check_windows(task: ForecastTask, bounds: SplitBounds) -> None:
             )
 
 
+def input_rows(target_rows: np.ndarray, timestep: int) -> np.ndarray:
+    """``[windows, timestep]`` row numbers each window reads: the ``timestep`` rows before the row
+    it forecasts (series windows and check-in windows alike)."""
+    return np.asarray(target_rows)[:, None] - timestep + np.arange(timestep)[None, :]
+
+
 def window_count(n_rows: int, timestep: int, horizon: int = 1) -> int:
     """Windows of ``timestep`` inputs followed by ``horizon`` targets inside ``n_rows``."""
     return max(n_rows - timestep - horizon + 1, 0)

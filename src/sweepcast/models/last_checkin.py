@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pandas as pd
 
+from sweepcast.data.windows import input_rows
 from sweepcast.models import spec as checks
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class LastCheckin:
         rows = data.target_rows(split)
         frame = data.frame
         last = rows - 1  # the window's last check-in (same user: windows never cross users)
-        window_gaps = frame["dt_hours"].to_numpy()[rows[:, None] - data.timestep + np.arange(data.timestep)[None, :]]
+        window_gaps = frame["dt_hours"].to_numpy()[input_rows(rows, data.timestep)]
         gaps = frame["user"].iloc[rows].map(self.median_gap).to_numpy(dtype=np.float64)
         gaps = np.where(np.isnan(gaps), np.median(window_gaps, axis=1), gaps)
         return np.column_stack([gaps, frame["lat"].to_numpy()[last], frame["lon"].to_numpy()[last]])
