@@ -18,7 +18,7 @@ from omegaconf import DictConfig  # noqa: E402
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    from sweepcast.train import main as run_job
+    from sweepcast.job import main as run_job
 
     return run_job(cfg)
 

@@ -268,7 +268,7 @@ def probe_worker() -> None:
 
     tf_import_s = time.perf_counter() - started
     from sweepcast.models import build_model
-    from sweepcast.training import configure_threads, fit, validate_trainer
+    from sweepcast.fitting import configure_threads, fit, validate_trainer
 
     spec = validate_trainer({**conf("trainer/default.yaml"), **conf("trainer/smoke.yaml"), "progress": "none"})
     configure_threads(spec.intra_op_threads, spec.inter_op_threads)

@@ -7,8 +7,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from sweepcast.models import validate_model
-from sweepcast.training import validate_trainer
-from sweepcast.train import OPTIMIZABLE, resolve
+from sweepcast.fitting import validate_trainer
+from sweepcast.job import OPTIMIZABLE, resolve
 from tests.conftest import ROOT
 
 CONF = str(ROOT / "conf")
@@ -76,7 +76,7 @@ def test_every_family_composes_and_validates_at_horizon_ten(model: str) -> None:
 @pytest.mark.parametrize("model", ["lstm", "seq2seq", "transformer", "gbdt", "last_checkin"])
 def test_every_checkin_family_passes_the_whole_config_check(model: str) -> None:
     """``data=checkins`` with each family it supports passes what train.py checks before data loads."""
-    from sweepcast.train import check_config
+    from sweepcast.job import check_config
 
     with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
         config, _, optimized = check_config(compose(config_name="train", overrides=["data=checkins", f"model={model}"]))
@@ -84,7 +84,7 @@ def test_every_checkin_family_passes_the_whole_config_check(model: str) -> None:
 
 
 def test_every_named_search_composes_and_passes_the_config_check() -> None:
-    from sweepcast.train import check_config
+    from sweepcast.job import check_config
 
     for search in sorted((ROOT / "conf" / "search").glob("*.yaml")):
         with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):

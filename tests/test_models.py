@@ -142,7 +142,7 @@ def test_recursive_and_direct_forecasts_agree_in_shape(spec: dict, tmp_path) -> 
     """A recursive model emits one step and is fed back; a direct one emits all ten; both give
     [windows, horizon] in original units, and the recursive first step is the model's own forecast."""
     from sweepcast.data.pipeline import prepare
-    from sweepcast.training import predict_split
+    from sweepcast.fitting import predict_split
     from tests.test_windows import series_cfg, write_series
 
     path = write_series(tmp_path / "s.csv", np.sin(np.arange(200) / 5) * 10 + 20)

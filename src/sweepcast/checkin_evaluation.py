@@ -1,6 +1,6 @@
 """What a check-in run measures and logs once its model is fitted.
 
-The counterpart of a series run's evaluation in :mod:`sweepcast.train`: metrics for val and test,
+The counterpart of a series run's evaluation in :mod:`sweepcast.job`: metrics for val and test,
 the last-check-in baseline on the same test windows (``baseline_test_*`` and ``skill``), a sample
 of test predictions as a table, and the cleaning, location and gap figures.
 """

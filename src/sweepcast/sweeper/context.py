@@ -1,7 +1,7 @@
 """What a job running inside a sweep knows about its trial, without importing Optuna.
 
 The sweeper runs each job in its own process (Hydra's in-process launcher) and activates a
-:class:`TrialContext` around it; ``sweepcast.train`` reads :func:`current` to nest its MLflow run
+:class:`TrialContext` around it; ``sweepcast.job`` reads :func:`current` to nest its MLflow run
 under the sweep's parent, tell the trial its run id, and report validation RMSE per epoch.
 """
 

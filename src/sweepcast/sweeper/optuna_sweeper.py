@@ -128,7 +128,7 @@ class OptunaSweeper(Sweeper):
 
     def job_config(self, overrides: Sequence[str]) -> dict[str, Any]:
         """Compose one job's config as the launcher will, and run the job's own config checks."""
-        from sweepcast.train import check_config
+        from sweepcast.job import check_config
 
         try:
             composed = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))

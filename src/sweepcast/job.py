@@ -29,7 +29,7 @@ from sweepcast.metrics import forecast_metrics, per_step, rmse, skill
 from sweepcast.models import build_model, is_network, validate_model
 from sweepcast.models.persistence import Persistence
 from sweepcast.sweeper import context as sweep_context
-from sweepcast.training import (
+from sweepcast.fitting import (
     TrainerSpec,
     configure_threads,
     fit,
