@@ -1,0 +1,73 @@
+"""Value checks for config keys, shared by every spec parser.
+
+A YAML/Hydra value arrives untyped: ``true`` is a ``bool`` (which Python also counts as an
+``int``), ``1`` may stand where ``1.0`` was meant, and a typo is a string. Each helper here
+accepts exactly what its name says and otherwise raises :class:`~sweepcast.errors.ConfigError`
+naming the key, so every parser gives the same one-line message for the same mistake.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Collection
+
+import numpy as np
+
+from sweepcast.errors import ConfigError
+
+
+def is_integer(value: Any) -> bool:
+    """An integer that is not a bool (NumPy integers count: data code hands them over too)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_number(value: Any) -> bool:
+    """An int or float that is not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def integer(key: str, value: Any, minimum: int | None = None, *, optional: bool = False, hint: str = "") -> int | None:
+    """``value`` as an int ``>= minimum``; ``None`` passes when ``optional``."""
+    if optional and value is None:
+        return None
+    if not is_integer(value) or (minimum is not None and value < minimum):
+        expected = "an integer" + (f" >= {minimum}" if minimum is not None else "") + hint
+        raise ConfigError(key, expected + (" or null" if optional else ""), value)
+    return int(value)
+
+
+def number(key: str, value: Any, low: float | None = None, high: float | None = None, *,
+           low_open: bool = False, high_open: bool = False, expected: str | None = None) -> float:
+    """``value`` as a float inside the given bounds (closed unless ``*_open``)."""
+    ok = is_number(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        raise ConfigError(key, expected or describe_range(low, high, low_open, high_open), value)
+    return float(value)
+
+
+def boolean(key: str, value: Any) -> bool:
+    """``true`` or ``false``, nothing that merely looks like one."""
+    if not isinstance(value, bool):
+        raise ConfigError(key, "true or false", value)
+    return value
+
+
+def choice(key: str, value: Any, options: Collection[Any]) -> Any:
+    """One of ``options``."""
+    if value not in options:
+        raise ConfigError(key, f"one of {tuple(options)}", value)
+    return value
+
+
+def describe_range(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    """``a number in (0, 1]``-style wording for :func:`number`'s bounds."""
+    if low is not None and high is not None:
+        return f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"a number {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"a number {'<' if high_open else '<='} {high:g}"
+    return "a number"
