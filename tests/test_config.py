@@ -6,9 +6,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from sweepcast.models import validate_model
 from sweepcast.fitting import validate_trainer
-from sweepcast.job import OPTIMIZABLE, resolve
+from sweepcast.models import validate_model
+from sweepcast.run_spec import parse_run, resolve
+from sweepcast.tasks import load_task
 from tests.conftest import ROOT
 
 CONF = str(ROOT / "conf")
@@ -24,7 +25,7 @@ def test_defaults() -> None:
     assert cfg["data"]["source"] == "livestream" and cfg["data"]["path"] is None
     assert cfg["data"]["target"] == "WATCH_UCNT"
     assert cfg["model"]["name"] == "lstm"
-    assert cfg["optimized_metric"] == "val_rmse" in OPTIMIZABLE["series"]
+    assert cfg["optimized_metric"] == "val_rmse" in load_task("series").optimizable
     assert cfg["tracking"]["experiment"] == "livestream"
     validate_model(cfg["model"])
     spec = validate_trainer(cfg["trainer"])
@@ -64,7 +65,7 @@ def test_every_shipped_group_option_composes() -> None:
 @pytest.mark.parametrize("model", ["lstm", "seq2seq", "transformer", "persistence", "moving_average", "gbdt"])
 def test_every_family_composes_and_validates_at_horizon_ten(model: str) -> None:
     """What the error messages tell users to override exists in the shipped configs."""
-    from sweepcast.data.windows import forecast_task
+    from sweepcast.tasks import forecast_task
 
     cfg = composed(f"model={model}", "data.horizon=10", "data.strategy=recursive")
     validate_model(cfg["model"], forecast_task(cfg["data"]))
@@ -76,19 +77,16 @@ def test_every_family_composes_and_validates_at_horizon_ten(model: str) -> None:
 @pytest.mark.parametrize("model", ["lstm", "seq2seq", "transformer", "gbdt", "last_checkin"])
 def test_every_checkin_family_passes_the_whole_config_check(model: str) -> None:
     """``data=checkins`` with each family it supports passes what train.py checks before data loads."""
-    from sweepcast.job import check_config
-
     with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        config, _, optimized = check_config(compose(config_name="train", overrides=["data=checkins", f"model={model}"]))
+        spec = parse_run(compose(config_name="train", overrides=["data=checkins", f"model={model}"]))
+    config, optimized = spec.config, spec.optimized
     assert config["data"]["source"] == "checkins" and optimized == "val_rmse"
 
 
 def test_every_named_search_composes_and_passes_the_config_check() -> None:
-    from sweepcast.job import check_config
-
     for search in sorted((ROOT / "conf" / "search").glob("*.yaml")):
         with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
             cfg = compose(config_name="train", overrides=[f"search={search.stem}"], return_hydra_config=True)
         assert cfg.hydra.sweeper.params, search.stem
         job = OmegaConf.create({k: v for k, v in OmegaConf.to_container(cfg).items() if k != "hydra"})
-        check_config(job)
+        parse_run(job)

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweepcast.errors import SweepcastError
-from sweepcast.report.explore import build_page, compose_data, day_kinds
 from sweepcast.data.calendar import CalendarSpec
+from sweepcast.errors import SweepcastError
+from sweepcast.report.explore import build_page, compose_data
+from sweepcast.report.series_explore import day_kinds
 from tests.test_report import page_figures, traces_of
 
 

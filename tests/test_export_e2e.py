@@ -77,7 +77,7 @@ def test_a_fresh_interpreter_forecasts_what_this_one_computes(swept: Path) -> No
     logged Keras network plus the same preprocessing here, and the predict CLI."""
     import mlflow
 
-    from sweepcast.export.preprocessing import Preprocessing
+    from sweepcast.tasks import preprocessing_from_json
 
     script = ("import sys, pandas as pd, mlflow.pyfunc; m = mlflow.pyfunc.load_model(sys.argv[1]); "
               "rows = pd.read_csv(sys.argv[2], dtype=str, keep_default_na=False, na_values=['']); "
@@ -91,7 +91,7 @@ def test_a_fresh_interpreter_forecasts_what_this_one_computes(swept: Path) -> No
     run = client(swept).get_run(champion.tags["source_run_id"])
     mlflow.set_tracking_uri(f"sqlite:///{swept / 'mlruns' / 'mlflow.db'}")
     network = mlflow.keras.load_model(run.data.tags["model_uri"])
-    prep = Preprocessing(**json.loads((swept / "exports/best/artifacts/preprocessing.json").read_text()))
+    prep = preprocessing_from_json(json.loads((swept / "exports/best/artifacts/preprocessing.json").read_text()))
     rows = pd.read_csv(swept / "request.csv", dtype=str, keep_default_na=False, na_values=[""])
     here = prep.forecast(lambda w: network.predict(w, verbose=0), rows, 2)
     assert there["timestamp"].tolist() == here["timestamp"].tolist() and there["step"].tolist() == [1, 2]

@@ -11,8 +11,8 @@ import pytest
 
 from sweepcast.cli import one_line
 from sweepcast.data.pipeline import prepare
+from sweepcast.data.scalers import scaler_state
 from sweepcast.data.sources import as_text
-from sweepcast.data.windows import scaler_state
 from sweepcast.errors import DataError, SweepcastError
 from sweepcast.export.package import is_better, registered_name
 from sweepcast.export.preprocessing import Preprocessing

@@ -8,8 +8,8 @@ import pytest
 
 from sweepcast.data.pipeline import prepare
 from sweepcast.errors import ConfigError
-from sweepcast.models import build_model
 from sweepcast.fitting import fit, make_optimizer, predict_split, seed_everything, validate_trainer
+from sweepcast.models import build_model
 
 TRAINER = {"epochs": 2, "batch_size": 16, "optimizer": "adam", "learning_rate": 0.01,
            "early_stopping_patience": 1, "seed": 7, "deterministic": True, "max_points": None, "progress": "none"}

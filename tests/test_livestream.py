@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweepcast.data import livestream
+from sweepcast.data import dict_cells as livestream  # the dict-cell parser the no-eval and fast-path tests inspect
 from sweepcast.data.livestream import (
     INDEX_NAME,
     LIVESTREAM_COLUMNS,
@@ -23,10 +23,10 @@ from sweepcast.data.livestream import (
     PAID_SOURCES,
     TIME_COLUMN,
     TRAFFIC_COLUMNS,
-    generate_livestream,
     read_livestream_csv,
     to_raw_layout,
 )
+from sweepcast.data.livestream_synthetic import generate_livestream
 from sweepcast.errors import ConfigError, DataError
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"

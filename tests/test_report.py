@@ -16,6 +16,8 @@ from sweepcast.errors import SweepcastError
 from sweepcast.report import sweep_figures as figures
 from sweepcast.report.sweep_data import TrialRow, load_sweep
 from sweepcast.report.sweep_report import build_report, parse_pairs, write_report
+from sweepcast.tracking.views import RunView
+
 
 def plain(value):
     """Plotly writes numeric arrays as ``{"dtype": "f8", "bdata": base64}``: back to lists."""
@@ -143,9 +145,9 @@ def test_bad_sweep_folders(tmp_path: Path, setup, message: str) -> None:
 
 
 def test_bars_sort_best_first_and_mark_persistence() -> None:
-    run = lambda rmse, base: type("Run", (), {"data": type("D", (), {"metrics": {"test_rmse": rmse, "baseline_test_rmse": base},
-                                                                     "tags": {"model_family": "lstm"},
-                                                                     "params": {"data.source": "livestream"}})()})()
+    run = lambda rmse, base: RunView("r", "r", "0", "FINISHED", "", params={"data.source": "livestream"},  # noqa: E731
+                                     metrics={"test_rmse": rmse, "baseline_test_rmse": base},
+                                     tags={"model_family": "lstm"})
     trials = [TrialRow(0, "COMPLETE", 1.0, {"model.units": 8}, "", 1.0, run(5.0, 6.0)),
               TrialRow(1, "COMPLETE", 2.0, {"model.units": 16}, "", 1.0, run(3.0, 6.0)),
               TrialRow(2, "FAIL", None, {"model.units": 32}, "", 1.0, None)]

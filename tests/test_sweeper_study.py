@@ -10,6 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sweepcast.errors import ConfigError, SweepcastError
+from sweepcast.redaction import redact
 from sweepcast.sweeper import outputs
 from sweepcast.sweeper.settings import build, check_settings, direction_for
 from sweepcast.sweeper.space import distribution, parse_space, suggest
@@ -22,7 +23,6 @@ from sweepcast.sweeper.study import (
     is_counted,
     load_study,
     open_storage,
-    redact,
     top_up,
 )
 

@@ -12,11 +12,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from sweepcast.data.checkins import haversine_km, write_snap
-from sweepcast.data.pipeline import prepare
 from sweepcast.data.trajectories import CheckinData, CheckinSettings, prepare_checkins
 from sweepcast.errors import ConfigError, DataError
 from sweepcast.metrics import checkin_metrics
 from sweepcast.models.last_checkin import LastCheckin
+from sweepcast.tasks import prepare
 from tests.conftest import ROOT
 
 NO_FILTERS = {"bbox": None, "max_speed_kmh": None, "stay_meters": None, "stay_minutes": None, "min_checkins": 1}

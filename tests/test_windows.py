@@ -7,17 +7,11 @@ import pandas as pd
 import pytest
 
 from sweepcast.data.pipeline import prepare
-from sweepcast.data.windows import (
-    ForecastTask,
-    check_windows,
-    forecast_task,
-    scaler_from_state,
-    scaler_state,
-    split_bounds,
-    window_count,
-    window_dataset,
-)
+from sweepcast.data.scalers import scaler_from_state, scaler_state
+from sweepcast.data.splits import split_bounds
+from sweepcast.data.windows import ForecastTask, check_windows, window_count, window_dataset
 from sweepcast.errors import ConfigError, DataError
+from sweepcast.tasks import forecast_task
 
 
 def write_series(path, values) -> str:

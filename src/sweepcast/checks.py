@@ -8,7 +8,7 @@ naming the key, so every parser gives the same one-line message for the same mis
 
 from __future__ import annotations
 
-from typing import Any, Collection
+from typing import Any, Collection, Mapping
 
 import numpy as np
 
@@ -36,9 +36,16 @@ def integer(key: str, value: Any, minimum: int | None = None, *, optional: bool 
 
 
 def number(key: str, value: Any, low: float | None = None, high: float | None = None, *,
-           low_open: bool = False, high_open: bool = False, expected: str | None = None) -> float:
-    """``value`` as a float inside the given bounds (closed unless ``*_open``)."""
+           low_open: bool = False, high_open: bool = False, expected: str | None = None,
+           allow_nan: bool = False) -> float:
+    """``value`` as a float inside the given bounds (closed unless ``*_open``).
+
+    ``allow_nan`` lets NaN past the bounds, as the checks written ``if value < low: raise`` always
+    did (NaN fails every comparison); kept for those keys so that moving them here changes nothing.
+    """
     ok = is_number(value)
+    if ok and allow_nan and value != value:
+        return float(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
@@ -60,6 +67,13 @@ def choice(key: str, value: Any, options: Collection[Any]) -> Any:
     if value not in options:
         raise ConfigError(key, f"one of {tuple(options)}", value)
     return value
+
+
+def known_keys(prefix: str, mapping: Mapping[str, Any], allowed: Collection[str]) -> None:
+    """Refuse a key of ``mapping`` outside ``allowed``, naming the first one as ``<prefix>.<key>``."""
+    unknown = [k for k in mapping if k not in allowed]
+    if unknown:
+        raise ConfigError(f"{prefix}.{unknown[0]}", f"one of the keys {tuple(allowed)}", unknown[0])
 
 
 def describe_range(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:

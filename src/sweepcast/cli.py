@@ -17,14 +17,17 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
 
 from sweepcast.errors import SweepcastError, first_line
+from sweepcast.tracking.store import DEFAULT_STORE  # shown in help; tracking.default_store() applies it
+
+if TYPE_CHECKING:
+    from sweepcast.tracking.exported_model import LoadedForecaster
 
 log = logging.getLogger("sweepcast")
-DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"  # shown in help; sweepcast.tracking.default_store() applies it
 
 
 def parser() -> argparse.ArgumentParser:
@@ -101,64 +104,46 @@ def ui(args: argparse.Namespace) -> None:
     if not 0 < args.port < 65536:
         raise SweepcastError(f"--port: expected a port number in 1..65535, got {args.port}")
     from sweepcast.sweeper.study import redact
-    from sweepcast.tracking import default_store
+    from sweepcast.tracking.store import default_store, existing_store, ui_command
 
     given = args.tracking_uri or default_store()
     if given.startswith(("http://", "https://")):
         raise SweepcastError(f"tracking store {given} is already a tracking server: open it in a browser")
-    uri = store_uri(given)
+    uri = existing_store(given)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the MLflow UI on %s:%d has no login: anyone who can reach it can read and change runs",
                     args.host, args.port)
     log.info("MLflow UI for %s on http://%s:%d (Ctrl-C stops it)", redact(uri), args.host, args.port)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                              "--host", args.host, "--port", str(args.port)])
-
-
-def store_uri(given: str | None) -> str:
-    """The MLflow store to read; a local SQLite file must already exist (export creates nothing there)."""
-    from sweepcast.tracking import default_store, resolve_tracking_uri
-
-    uri = given or default_store()
-    prefix = "sqlite:///"
-    if uri.startswith(prefix):
-        path = Path(uri[len(prefix):]) if uri.startswith(prefix + "/") else Path(uri[len(prefix):]).resolve()
-        if not path.is_file():
-            raise SweepcastError(f"--tracking-uri {uri}: no MLflow store at {path}; run where you trained or pass "
-                                 "--tracking-uri")
-        return prefix + str(path)
-    return resolve_tracking_uri(uri)
+    os.execv(sys.executable, ui_command(uri, args.host, args.port))
 
 
 def export(args: argparse.Namespace) -> None:
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
+    from sweepcast import tracking
     from sweepcast.export.card import model_card
     from sweepcast.export.package import read_run, register, registered_name, write_export
     from sweepcast.export.select import best_candidate, experiment_scope, run_scope, sweep_scope
 
     if sum(x is not None for x in (args.sweep, args.experiment, args.run)) != 1:
         raise SweepcastError("export: give exactly one of a sweep folder (sweeps/<name>), --experiment NAME or --run ID")
-    uri = store_uri(args.tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
+    uri = tracking.existing_store(args.tracking_uri)
+    tracking.use_store({"uri": uri})  # the export run and runs:/ artifact paths go to this store
+    store = tracking.reader(uri)
     if args.sweep is not None:
-        scope = sweep_scope(client, args.sweep, args.metric, args.direction)
+        scope = sweep_scope(store, args.sweep, args.metric, args.direction)
     elif args.experiment is not None:
-        scope = experiment_scope(client, args.experiment, args.metric, args.direction)
+        scope = experiment_scope(store, args.experiment, args.metric, args.direction)
     else:
-        scope = run_scope(client, args.run, args.metric, args.direction)
-    candidate = best_candidate(client, scope)
+        scope = run_scope(store, args.run, args.metric, args.direction)
+    candidate = best_candidate(store, scope)
     log.info("best of %s by %s (%s): run %s (%s) = %.6g", scope.label, candidate.metric, candidate.direction,
              candidate.run_id, candidate.run_name, candidate.value)
-    run = read_run(client, candidate)
-    name = args.name or registered_name(run, client.get_experiment(candidate.experiment_id).name)
-    write_export(candidate, run, args.to, args.force, model_card(client, candidate, run, scope, name, args.to))
+    run = read_run(store, candidate)
+    name = args.name or registered_name(run, tracking.experiment_name(store, candidate.experiment_id))
+    write_export(candidate, run, args.to, args.force, model_card(store, candidate, run, scope, name, args.to))
     log.info("wrote %s (MLflow pyfunc with its preprocessing, MODEL_CARD.md)", args.to)
-    _, outcome = register(client, candidate, run, args.to, name)
+    _, outcome = register(store, candidate, run, args.to, name)
     log.info("registry '%s': %s", name, outcome)
     log.info("forecast with: python -m sweepcast predict %s --input FILE.csv", args.to)
 
@@ -184,25 +169,25 @@ def read_rows(path: Path) -> pd.DataFrame:
     return rows
 
 
-def load_exported(folder: Path):  # -> mlflow.pyfunc.PyFuncModel
-    import mlflow.pyfunc
+def load_exported(folder: Path) -> "LoadedForecaster":
+    from sweepcast.tracking.exported_model import LoadedForecaster
 
     if not (folder / "MLmodel").is_file():
         raise SweepcastError(f"{folder}: not an exported model folder (no MLmodel file); make one with "
                              "python -m sweepcast export")
-    return mlflow.pyfunc.load_model(str(folder))
+    return LoadedForecaster(folder)
 
 
 def predict(args: argparse.Namespace) -> None:
-    from mlflow.exceptions import MlflowException
+    from sweepcast.tracking import TrackingError
 
     model = load_exported(args.model)
     rows = read_rows(args.input)
     params = {"horizon": args.horizon} if args.horizon is not None else None
     try:
         forecast = model.predict(rows, params=params)
-    except MlflowException as err:
-        raise SweepcastError(f"{args.input}: {one_line(err.message)}") from None
+    except TrackingError as err:
+        raise SweepcastError(f"{args.input}: {one_line(str(err))}") from None
     print(forecast.to_string(index=False))
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from sweepcast.errors import ConfigError
+from sweepcast import checks
+from sweepcast.models.recursive import recursive_forecast
 
 if TYPE_CHECKING:
     import keras
@@ -48,35 +49,20 @@ class TrainerSpec:
 
 def validate_trainer(cfg: Mapping[str, Any]) -> TrainerSpec:
     """Parse ``trainer.*``, naming the key of any bad value."""
-    unknown = [k for k in cfg if k not in KEYS]
-    if unknown:
-        raise ConfigError(f"trainer.{unknown[0]}", f"one of the keys {KEYS}", unknown[0])
+    checks.known_keys("trainer", cfg, KEYS)
 
     def integer(key: str, minimum: int, optional: bool = False) -> int | None:
-        value = cfg.get(key)
-        if optional and value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"trainer.{key}", f"an integer >= {minimum}" + (" or null" if optional else ""), value)
-        return value
+        return checks.integer(f"trainer.{key}", cfg.get(key), minimum, optional=optional)
 
-    optimizer = cfg.get("optimizer")
-    if optimizer not in OPTIMIZERS:
-        raise ConfigError("trainer.optimizer", f"one of {tuple(OPTIMIZERS)}", optimizer)
-    rate = cfg.get("learning_rate")
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 10:
-        raise ConfigError("trainer.learning_rate", "a number in (0, 10)", rate)
-    progress = cfg.get("progress", "bar")
-    if progress not in PROGRESS:
-        raise ConfigError("trainer.progress", f"one of {PROGRESS}", progress)
-    deterministic = cfg.get("deterministic", False)
-    if not isinstance(deterministic, bool):
-        raise ConfigError("trainer.deterministic", "true or false", deterministic)
+    optimizer = checks.choice("trainer.optimizer", cfg.get("optimizer"), OPTIMIZERS)
+    rate = checks.number("trainer.learning_rate", cfg.get("learning_rate"), 0, 10, low_open=True, high_open=True)
+    progress = checks.choice("trainer.progress", cfg.get("progress", "bar"), PROGRESS)
+    deterministic = checks.boolean("trainer.deterministic", cfg.get("deterministic", False))
     return TrainerSpec(
         epochs=integer("epochs", 1),
         batch_size=integer("batch_size", 1),
         optimizer=optimizer,
-        learning_rate=float(rate),
+        learning_rate=rate,
         early_stopping_patience=integer("early_stopping_patience", 0, optional=True),
         seed=integer("seed", 0),
         deterministic=deterministic,
@@ -94,7 +80,7 @@ def configure_threads(intra_op: int | None, inter_op: int | None) -> None:
     Small recurrent ops gain little from splitting one matmul over cores and lose to the
     synchronisation: see bench/README.md for what these settings are worth on 2 cores.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # here, not at the top: see the module docstring
 
     wanted = {"intra": intra_op, "inter": inter_op}
     current = {
@@ -114,7 +100,7 @@ def configure_threads(intra_op: int | None, inter_op: int | None) -> None:
 
 def seed_everything(seed: int, deterministic: bool) -> None:
     """Seed Python, NumPy and TensorFlow; optionally force deterministic TF kernels (slower)."""
-    import keras
+    import keras  # here, not at the top: see the module docstring
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
@@ -123,7 +109,7 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def make_optimizer(name: str, learning_rate: float) -> "keras.optimizers.Optimizer":
-    import keras
+    import keras  # here, not at the top: see the module docstring
 
     return getattr(keras.optimizers, OPTIMIZERS[name])(learning_rate=learning_rate)
 
@@ -145,7 +131,7 @@ def fit(
     show_bar: bool = True,
 ) -> FitResult:
     """Compile with MSE on scaled targets and fit on train windows, validating on val windows."""
-    import keras
+    import keras  # here, not at the top: see the module docstring
 
     model.compile(
         optimizer=make_optimizer(spec.optimizer, spec.learning_rate),
@@ -188,15 +174,13 @@ def fit(
 def predict_split(model: "keras.Model", data: "PreparedData", split: str, batch_size: int) -> np.ndarray:
     """``[windows, horizon]`` forecasts for every window of ``split``, in original units."""
     if data.task.outputs < data.horizon:
-        from sweepcast.models.recursive import recursive_forecast
-
         return recursive_forecast(lambda windows: model.predict(windows, batch_size=batch_size, verbose=0), data, split)
     return data.inverse_target(model.predict(data.dataset(split, batch_size), verbose=0))
 
 
 def epoch_logger(epochs: int) -> "keras.callbacks.Callback":
     """One log line per epoch through ``logging`` (Hydra also writes it to the job's log file)."""
-    import keras
+    import keras  # here, not at the top: see the module docstring
 
     class EpochLogger(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
@@ -212,7 +196,7 @@ def epoch_logger(epochs: int) -> "keras.callbacks.Callback":
 def val_rmse_callback(unit_scale: float) -> "keras.callbacks.Callback":
     """Adds ``epoch_val_rmse`` (validation RMSE in original units) to each epoch's logs, so the
     epoch log, MLflow and a sweep's pruner all see the number users optimise."""
-    import keras
+    import keras  # here, not at the top: see the module docstring
 
     class ValRmse(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -225,7 +209,7 @@ def val_rmse_callback(unit_scale: float) -> "keras.callbacks.Callback":
 def trial_reporter(report: Callable[[int, float], bool]) -> "keras.callbacks.Callback":
     """Reports ``epoch_val_rmse`` to a sweep trial each epoch; stops training when it is pruned
     (``pruned_epoch`` then holds the 1-based epoch)."""
-    import keras
+    import keras  # here, not at the top: see the module docstring
 
     class TrialReporter(keras.callbacks.Callback):
         pruned_epoch: int | None = None

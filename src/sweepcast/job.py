@@ -15,157 +15,90 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from sweepcast import tracking
-from sweepcast.data.calendar import calendar_spec
-from sweepcast.data.pipeline import PreparedData, prepare, row_step
-from sweepcast.data.trajectories import CheckinData, CheckinSettings
-from sweepcast.data.windows import forecast_task, input_rows, scaler_state
-from sweepcast.errors import ConfigError, SweepcastError, TrialPruned
-from sweepcast.metrics import forecast_metrics, per_step, rmse, skill
-from sweepcast.models import build_model, is_network, validate_model
-from sweepcast.models.persistence import Persistence
+from sweepcast.data.windows import input_rows
+from sweepcast.errors import SweepcastError, TrialPruned
+from sweepcast.fitting import configure_threads, fit, predict_split, seed_everything, trial_reporter, val_rmse_callback
+from sweepcast.models import build_model
+from sweepcast.redaction import redact_override
+from sweepcast.run_spec import RunSpec, parse_run
 from sweepcast.sweeper import context as sweep_context
-from sweepcast.fitting import (
-    TrainerSpec,
-    configure_threads,
-    fit,
-    predict_split,
-    seed_everything,
-    trial_reporter,
-    val_rmse_callback,
-    validate_trainer,
-)
+from sweepcast.tasks.base import Evaluation
 
 log = logging.getLogger(__name__)
-
-SECTIONS = ("data", "model", "trainer", "tracking")
-# Final metrics a job returns; optimized_metric must be one of them (checked before training).
-OPTIMIZABLE = {
-    "series": tuple(f"{split}_{name}" for split in ("val", "test") for name in ("rmse", "mae", "r2", "smape"))
-    + ("baseline_test_rmse", "skill"),
-    "checkins": tuple(f"{split}_{name}" for split in ("val", "test")
-                      for name in ("rmse", "mae", "r2", "km_median", "km_mean", "dt_minutes_mae"))
-    + ("baseline_test_rmse", "skill"),
-}
 
 
 def run(cfg: DictConfig) -> float:
     """Train, evaluate and log one configuration; return ``cfg.optimized_metric``'s value."""
-    config, trainer, optimized = check_config(cfg)
-    data = prepare(config["data"], trainer.max_points)
+    spec = parse_run(cfg)
+    data = spec.task.prepare(spec.data, spec.trainer.max_points)
 
     trial = sweep_context.current()
-    experiment = str(config["tracking"].get("experiment") or config["data"].get("name") or "sweepcast")
     if trial is not None:  # a sweep's trial: nested under the sweep's parent run, in its experiment
-        tracking.use_store(config["tracking"])
+        tracking.use_store(spec.tracking.config)
         experiment_id = trial.experiment_id
     else:
-        experiment_id = tracking.open_experiment(config["tracking"], experiment)
+        experiment_id = tracking.open_experiment(spec.tracking.config, spec.tracking.experiment)
     tags = {
         "data_source": data.source,
         "data_fingerprint": data.fingerprint,
-        "model_family": str(config["model"]["name"]),
+        "model_family": spec.model.name,
         **tracking.git_tags(Path(__file__).parent),
         **job_tags(),
         **(trial.run_tags() if trial is not None else {}),
     }
-    with tracking.start_run(experiment_id, run_name(config), tags) as run_id:
+    with tracking.start_run(experiment_id, run_name(spec), tags) as run_id:
         if trial is not None:
             trial.attach_run(run_id)
-        tracking.log_config(config, OmegaConf.to_yaml(cfg, resolve=True))
+        tracking.log_config(spec.config, OmegaConf.to_yaml(cfg, resolve=True))
         tracking.log_metrics(data.report.as_metrics())
-        metrics = train_and_evaluate(data, config, trainer)
+        metrics = train_and_evaluate(data, spec)
+        optimized = spec.optimized
         if not math.isfinite(metrics[optimized]):
             raise SweepcastError(f"optimized_metric '{optimized}' is {metrics[optimized]}: training diverged or the split is constant")
-    print_summary(metrics, run_id, experiment, str(config["tracking"]["uri"]))
-    return float(metrics[optimized])
+    print_summary(spec, metrics, run_id)
+    return float(metrics[spec.optimized])
 
 
-def check_config(cfg: DictConfig) -> tuple[dict[str, Any], TrainerSpec, str]:
-    """Every check that needs no data: the sweeper runs it on each grid point before a study exists."""
-    config = resolve(cfg)
-    trainer = validate_trainer(config["trainer"])
-    task = forecast_task(config["data"])
-    validate_model(config["model"], task)
-    if task.kind == "checkins":
-        CheckinSettings.from_config(config["data"])
-    else:
-        calendar_spec(config["data"].get("calendar"))
-    optimized = config.get("optimized_metric", "val_rmse")
-    if optimized not in OPTIMIZABLE[task.kind]:
-        raise ConfigError("optimized_metric", f"one of {OPTIMIZABLE[task.kind]}", optimized)
-    return config, trainer, optimized
+def train_and_evaluate(data: Any, spec: RunSpec) -> dict[str, float]:
+    """Fit, let the task score every split in original units, and log it all.
 
-
-def resolve(cfg: DictConfig) -> dict[str, Any]:
-    """The config as plain containers, every interpolation resolved, sections checked."""
-    try:
-        config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", "") or "config"
-        raise ConfigError(str(key), "a value", str(err).splitlines()[0]) from None
-    for section in SECTIONS:
-        if not isinstance(config.get(section), dict):
-            raise ConfigError(section, "a config group (mapping)", config.get(section))
-    return config
-
-
-def train_and_evaluate(data: PreparedData, config: Mapping[str, Any], trainer: TrainerSpec) -> dict[str, float]:
-    """Fit, predict every split, compute metrics in original units, and log it all.
-
-    Forecasts are ``[windows, horizon]``; headline metrics pool every step, and test RMSE/MAE per
-    step go to MLflow as ``test_rmse_by_step`` / ``test_mae_by_step`` (MLflow step = lead time).
+    Forecasts are ``[windows, horizon]`` (a check-in's 3 values); what is scored against which
+    baseline, and which tables and pages a run keeps, is the task's (:mod:`sweepcast.tasks`).
     """
-    network = is_network(config["model"]["name"])
-    model, fitted, predict = fit_network(data, config, trainer) if network else fit_baseline(data, config, trainer)
-    if isinstance(data, CheckinData):
-        from sweepcast import checkin_evaluation
-
-        metrics, test_pred, base_pred = checkin_evaluation.evaluate(data, predict, fitted)
-        checkin_evaluation.log_artifacts(data, config, test_pred, base_pred)
-    else:
-        metrics = evaluate_series(data, config, predict, fitted)
-    log_model_and_log(model if network else None, data, config)
-    return metrics
+    model, fitted, predict = fit_network(data, spec) if spec.model.network else fit_baseline(data, spec)
+    evaluation = spec.task.evaluate(data, predict, fitted, spec.tracking.plotlyjs)
+    log_evaluation(evaluation)
+    tracking.log_json(spec.task.fitted_state(data).to_json(), "preprocessing/scalers.json")
+    log_model_and_log(model if spec.model.network else None, data, spec)
+    return evaluation.metrics
 
 
-def evaluate_series(data: PreparedData, config: Mapping[str, Any], predict: Any, fitted: dict[str, float]
-                    ) -> dict[str, float]:
-    """A series run's metrics (against persistence) and artifacts."""
-    evaluating = time.perf_counter()
-    val_pred, test_pred = predict("val"), predict("test")
-    val_true, test_true = data.target_matrix("val"), data.target_matrix("test")
-    persistence = Persistence().predict(data, "test")  # the reference every skill is measured against
-
-    metrics = {
-        **forecast_metrics(val_true, val_pred, "val"),
-        **forecast_metrics(test_true, test_pred, "test"),
-        "baseline_test_rmse": rmse(test_true, persistence),
-        **fitted,
-    }
-    metrics["skill"] = skill(metrics["test_rmse"], metrics["baseline_test_rmse"])
-    metrics["evaluate_seconds"] = time.perf_counter() - evaluating  # predictions + metrics
-    tracking.log_metrics(metrics)
-    steps, reference = per_step(test_true, test_pred), per_step(test_true, persistence)
-    if data.horizon > 1:
-        tracking.log_series("test_rmse_by_step", steps["rmse"])
-        tracking.log_series("test_mae_by_step", steps["mae"])
-        tracking.log_series("baseline_test_rmse_by_step", reference["rmse"])
-        log.info("test RMSE by step: %s", "  ".join(f"{k}: {v:.4g}" for k, v in enumerate(steps["rmse"], start=1)))
-    log_artifacts(data, config, test_pred, persistence, (steps["rmse"], reference["rmse"]))
-    return metrics
+def log_evaluation(evaluation: Evaluation) -> None:
+    """Final metrics, per-step curves and the task's files, through the tracking layer."""
+    tracking.log_metrics(evaluation.metrics)
+    for key, values in evaluation.curves.items():
+        tracking.log_series(key, values)
+    for artifact in evaluation.artifacts:
+        if isinstance(artifact.content, dict):
+            tracking.log_json(artifact.content, artifact.path)
+        elif isinstance(artifact.content, str):
+            tracking.log_html(artifact.content, artifact.path)
+        else:
+            tracking.log_table_csv(artifact.content, artifact.path, digits=artifact.digits)
 
 
-def fit_network(data: PreparedData, config: Mapping[str, Any], trainer: TrainerSpec) -> tuple[Any, dict, Any]:
+def fit_network(data: Any, spec: RunSpec) -> tuple[Any, dict, Any]:
     """A Keras family on tf.data windows: (model, fit metrics, split -> forecasts in original units)."""
+    trainer = spec.trainer
     configure_threads(trainer.intra_op_threads, trainer.inter_op_threads)
     seed_everything(trainer.seed, trainer.deterministic)
-    model = build_model(config["model"], (data.timestep, len(data.features)), data.task.outputs)
-    log.info("model %s: %s parameters", config["model"]["name"], f"{model.count_params():,}")
+    model = build_model(spec.model.config, (data.timestep, len(data.features)), data.task.outputs)
+    log.info("model %s: %s parameters", spec.model.name, f"{model.count_params():,}")
     trial = sweep_context.current()
     pruning = trial_reporter(trial.report) if trial is not None and trial.report is not None else None
     callbacks = [val_rmse_callback(data.target_unit_scale()), *([pruning] if pruning else []), tracking.epoch_callback()]
@@ -183,20 +116,20 @@ def fit_network(data: PreparedData, config: Mapping[str, Any], trainer: TrainerS
     return model, fitted, lambda split: predict_split(model, data, split, trainer.batch_size)
 
 
-def fit_baseline(data: PreparedData, config: Mapping[str, Any], trainer: TrainerSpec) -> tuple[Any, dict, Any]:
+def fit_baseline(data: Any, spec: RunSpec) -> tuple[Any, dict, Any]:
     """A baseline fits itself (no TensorFlow at all) and forecasts the same windows."""
-    forecaster = build_model(config["model"], (data.timestep, len(data.features)), data.task.outputs)
+    forecaster = build_model(spec.model.config, (data.timestep, len(data.features)), data.task.outputs)
     started = time.perf_counter()
-    extra = forecaster.fit(data, trainer.seed)
+    extra = forecaster.fit(data, spec.trainer.seed)
     fitted = {"fit_seconds": time.perf_counter() - started, **extra}
-    log.info("baseline %s fitted in %.2fs", config["model"]["name"], fitted["fit_seconds"])
+    log.info("baseline %s fitted in %.2fs", spec.model.name, fitted["fit_seconds"])
     return forecaster, fitted, lambda split: forecaster.predict(data, split)
 
 
-def log_model_and_log(model: Any, data: "PreparedData | CheckinData", config: Mapping[str, Any]) -> None:
+def log_model_and_log(model: Any, data: Any, spec: RunSpec) -> None:
     """A network (with signature and one test window as its example) and the job's log file.
     Baselines log no model: their params say it all."""
-    if model is not None and config["tracking"].get("log_model", True):
+    if model is not None and spec.tracking.log_model:
         example = data.inputs[input_rows(data.target_rows("test")[:1], data.timestep)]  # [1, timestep, F]
         tracking.log_keras_model(model, example)
     log_file = job_log_file()
@@ -204,64 +137,19 @@ def log_model_and_log(model: Any, data: "PreparedData | CheckinData", config: Ma
         tracking.log_file(log_file)
 
 
-def log_artifacts(data: PreparedData, config: Mapping[str, Any], test_pred: Any, persistence: Any,
-                  step_rmse: tuple[list[float], list[float]]) -> None:
-    """Scalers, the step-1 test predictions, and the forecast-vs-truth pages."""
-    from sweepcast.report.forecast import figure_html, forecast_figure, step_error_figure
-
-    tracking.log_json(
-        {
-            "target": data.target,
-            "features": data.features,
-            "timestep": data.timestep,
-            "horizon": data.horizon,
-            "strategy": data.task.strategy,
-            "step": str(row_step(data.frame.index, data.source)),  # forecast timestamps follow it
-            "input_scaler": scaler_state(data.input_scaler),
-            "target_scaler": scaler_state(data.target_scaler),
-        },
-        "preprocessing/scalers.json",
-    )
-    stamps = data.frame.index[data.target_rows("test")]
-    truth = data.target_matrix("test")
-    # step 1 of the test forecasts as a small table: the sweep report draws the best trial's from it
-    tracking.log_table_csv(pd.DataFrame({"timestamp": stamps, "truth": truth[:, 0], "forecast": test_pred[:, 0],
-                                         "persistence": persistence[:, 0]}), "predictions/test_step1.csv")
-    lead = "" if data.horizon == 1 else f", step 1 of {data.horizon}"
-    figure = forecast_figure(
-        stamps, truth[:, 0], test_pred[:, 0], persistence[:, 0],
-        f"{data.target}: forecast vs truth (test split{lead}, {data.source})", data.target,
-    )
-    plotlyjs = str(config["tracking"].get("plotlyjs", "cdn"))
-    tracking.log_html(figure_html(figure, plotlyjs), "plots/forecast_test.html")
-    if data.horizon > 1:
-        steps = step_error_figure(*step_rmse, data.target)  # model and persistence RMSE per step
-        tracking.log_html(figure_html(steps, plotlyjs), "plots/rmse_by_step.html")
+def print_summary(spec: RunSpec, metrics: Mapping[str, float], run_id: str) -> None:
+    log.info("%s", spec.task.summary(metrics))
+    log.info("MLflow run %s in experiment '%s'; browse it with: %s", run_id, spec.tracking.experiment,
+             tracking.ui_hint(spec.tracking.uri))
 
 
-def print_summary(metrics: Mapping[str, float], run_id: str, experiment: str, uri: str) -> None:
-    if "test_km_median" in metrics:
-        from sweepcast.checkin_evaluation import summary
-
-        log.info("%s", summary(metrics))
-    else:
-        log.info(
-            "test RMSE %.4g  MAE %.4g  R² %.3f  sMAPE %.1f%%  skill over persistence %.3f (persistence RMSE %.4g)",
-            metrics["test_rmse"], metrics["test_mae"], metrics["test_r2"], metrics["test_smape"],
-            metrics["skill"], metrics["baseline_test_rmse"],
-        )
-    log.info("MLflow run %s in experiment '%s'; browse it with: %s", run_id, experiment, tracking.ui_hint(uri))
-
-
-def run_name(config: Mapping[str, Any]) -> str:
+def run_name(spec: RunSpec) -> str:
     """The overrides that define this job (e.g. ``model.layers=2``), else the model family."""
     overrides = hydra_value("job.override_dirname")
-    return f"{config['model']['name']} {overrides}".strip() if overrides else str(config["model"]["name"])
+    return f"{spec.model.name} {overrides}".strip() if overrides else spec.model.name
 
 
 def job_tags() -> dict[str, str]:
-    from sweepcast.sweeper.study import redact_override
-
     command = " ".join([Path(sys.argv[0]).name, *map(redact_override, sys.argv[1:])])  # no storage passwords
     tags = {"hydra_job_dir": hydra_value("runtime.output_dir") or "", "command": command,
             "job_overrides": " ".join(map(redact_override, job_overrides()))}
@@ -271,8 +159,6 @@ def job_tags() -> dict[str, str]:
 def job_overrides() -> list[str]:
     """This job's own overrides (a sweep trial's point, not the sweep's command line): with
     ``python train.py`` in front they reproduce the run."""
-    from hydra.core.hydra_config import HydraConfig
-
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
@@ -285,8 +171,6 @@ def job_log_file() -> Path | None:
 
 def hydra_value(path: str) -> str | None:
     """A value of the running Hydra job's config, or None outside Hydra."""
-    from hydra.core.hydra_config import HydraConfig
-
     if not HydraConfig.initialized():
         return None
     value = OmegaConf.select(HydraConfig.get(), path)
@@ -294,9 +178,6 @@ def hydra_value(path: str) -> str | None:
 
 
 def in_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from sweepcast import checks
 from sweepcast.errors import ConfigError
 
 FEATURES = ("weekend", "holiday", "day_part", "hour")
@@ -35,9 +36,7 @@ def calendar_spec(cfg: Mapping[str, Any] | None) -> CalendarSpec:
     cfg = {} if cfg is None else cfg
     if not isinstance(cfg, Mapping):
         raise ConfigError("data.calendar", "a mapping with enabled, country, features", cfg)
-    enabled = cfg.get("enabled", False)
-    if not isinstance(enabled, bool):
-        raise ConfigError("data.calendar.enabled", "true or false", enabled)
+    enabled = checks.boolean("data.calendar.enabled", cfg.get("enabled", False))
     features = cfg.get("features", list(FEATURES))
     if not isinstance(features, (list, tuple)) or not features or any(f not in FEATURES for f in features):
         raise ConfigError("data.calendar.features", f"a non-empty list drawn from {FEATURES}", features)
@@ -70,7 +69,7 @@ def calendar_features(index: pd.DatetimeIndex, spec: CalendarSpec) -> pd.DataFra
 
 def country_calendar(country: str, years: list[int]) -> Any:
     """The ``holidays`` package's calendar: holiday dates, ``weekend`` weekdays, make-up workdays."""
-    import holidays
+    import holidays  # here: only a run with calendar features on pays for the package's import
 
     try:
         return holidays.country_holidays(country, years=years)

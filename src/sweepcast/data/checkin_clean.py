@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from sweepcast import checks
 from sweepcast.data.checkins import NYC, haversine_km
 from sweepcast.errors import ConfigError, DataError
 
@@ -33,26 +34,21 @@ class CheckinCleanSpec:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "CheckinCleanSpec":
-        known = {f.name for f in fields(cls)}
-        unknown = [k for k in cfg if k not in known]
-        if unknown:
-            raise ConfigError(f"data.clean.{unknown[0]}", f"one of the keys {tuple(sorted(known))}", unknown[0])
+        checks.known_keys("data.clean", cfg, sorted(f.name for f in fields(cls)))
         values = dict(cfg)
         bbox = values.get("bbox", NYC)
         if bbox is not None:
-            if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox):
+            if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(checks.is_number(v) for v in bbox):
                 raise ConfigError("data.clean.bbox", "[lat_min, lat_max, lon_min, lon_max] or null", bbox)
             if not (bbox[0] < bbox[1] and bbox[2] < bbox[3]):
                 raise ConfigError("data.clean.bbox", "min below max for latitude and longitude", list(bbox))
             values["bbox"] = tuple(float(v) for v in bbox)
         for key in ("max_speed_kmh", "stay_meters", "stay_minutes"):
             value = values.get(key, getattr(cls, key))
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-                raise ConfigError(f"data.clean.{key}", "a positive number or null", value)
-        minimum = values.get("min_checkins", cls.min_checkins)
-        if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1:
-            raise ConfigError("data.clean.min_checkins", "an integer >= 1", minimum)
+            if value is not None:  # validated, kept as given
+                checks.number(f"data.clean.{key}", value, 0, low_open=True, expected="a positive number or null",
+                              allow_nan=True)
+        checks.integer("data.clean.min_checkins", values.get("min_checkins", cls.min_checkins), 1)
         return cls(**values)
 
 

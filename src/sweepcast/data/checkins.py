@@ -15,8 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as arrow_csv
 
-from sweepcast.errors import ConfigError, DataError
+from sweepcast import checks
+from sweepcast.errors import DataError
 
 COLUMNS = ("user", "time", "lat", "lon", "location")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -39,8 +42,7 @@ def read_snap(path: str | os.PathLike[str], bad_rows: str = "fail") -> tuple[pd.
     with its 1-based line number. Impossible coordinates fail too, or with ``bad_rows="drop"``
     are dropped and counted (the report says how many).
     """
-    if bad_rows not in BAD_ROWS:
-        raise ConfigError("data.bad_rows", f"one of {BAD_ROWS}", bad_rows)
+    checks.choice("data.bad_rows", bad_rows, BAD_ROWS)
     file = Path(path)
     if not file.is_file():
         raise DataError(f"{file}: file not found")
@@ -67,9 +69,6 @@ def read_fast(file: Path) -> pd.DataFrame | None:
     """Arrow's multithreaded CSV reader with the layout's types and time format (6.4 M rows in
     about 3 s, against 18 s for pandas' C parser and a separate time conversion). None when any
     line does not fit: wrong field count, a non-number, a bad time, an empty field, no lines."""
-    import pyarrow as pa
-    import pyarrow.csv as arrow_csv
-
     types = {"user": pa.int64(), "time": pa.timestamp("s"), "lat": pa.float64(), "lon": pa.float64(),
              "location": pa.int64()}
     try:
@@ -147,8 +146,7 @@ def generate_checkins(users: int = 400, seed: int = 0, start: str = "2010-01-01"
     after the last check-in, as a GPS glitch would), trips out of the city (plausible, but outside the box) and exact
     duplicate lines. Rows are written newest first per user, as SNAP does.
     """
-    if isinstance(users, bool) or not isinstance(users, int) or users < 1:
-        raise ConfigError("data.synthetic.users", "an integer >= 1", users)
+    checks.integer("data.synthetic.users", users, 1)
     rng = np.random.default_rng(seed)
     lat0, lat1, lon0, lon1 = NYC
     n_places = max(50, users * 3)

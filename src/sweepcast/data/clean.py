@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
+from sweepcast import checks
 from sweepcast.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,8 @@ class CleanSpec:
     fill_value: float | None = 0.0
 
     def validate(self, prefix: str = "data.clean") -> None:
-        if self.duplicates not in DUPLICATE_POLICIES:
-            raise ConfigError(f"{prefix}.duplicates", f"one of {DUPLICATE_POLICIES}", self.duplicates)
-        if self.nan not in NAN_POLICIES:
-            raise ConfigError(f"{prefix}.nan", f"one of {NAN_POLICIES}", self.nan)
+        checks.choice(f"{prefix}.duplicates", self.duplicates, DUPLICATE_POLICIES)
+        checks.choice(f"{prefix}.nan", self.nan, NAN_POLICIES)
         if self.dead_day_threshold is not None and not self.dead_day_columns:
             raise ConfigError(
                 f"{prefix}.dead_day_columns", "a non-empty list when dead_day_threshold is set",

@@ -1,4 +1,4 @@
-"""The data half of a run: source -> clean -> cap -> split -> scale, ready for windowing.
+"""A time series' data half of a run: settings, then source -> clean -> cap -> split -> scale, ready for windowing.
 
 Everything here is NumPy/pandas and fast, so every data or config problem surfaces before
 TensorFlow is imported or an MLflow run is opened.
@@ -9,31 +9,57 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from sweepcast.data.calendar import calendar_features, calendar_spec
+from sweepcast.data.calendar import CalendarSpec, calendar_features, calendar_spec
 from sweepcast.data.clean import CleanReport, CleanSpec, clean
+from sweepcast.data.scalers import check_scaler, make_scaler
 from sweepcast.data.sources import load_source
-from sweepcast.data.windows import (
-    SPLITS,
-    ForecastTask,
-    SplitBounds,
-    check_windows,
-    forecast_task,
-    input_rows,
-    make_scaler,
-    split_bounds,
-    window_dataset,
-)
+from sweepcast.data.splits import SPLITS, SplitBounds, SplitFractions, split_bounds
+from sweepcast.data.windows import ForecastTask, check_windows, input_rows, window_dataset, window_settings
 from sweepcast.errors import ConfigError, DataError
 
-if TYPE_CHECKING:
-    from sweepcast.data.trajectories import CheckinData
-
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SeriesSettings:
+    """``data.*`` of a time-series config, parsed once and checked without reading any file.
+
+    ``config`` keeps the node itself for the source loader, which owns its own keys
+    (``path``, ``synthetic``, ``timestamp_column``, ...)."""
+
+    config: Mapping[str, Any]
+    task: ForecastTask
+    target: Any
+    features: Any  # null (the target alone), "all", or a list of column names: resolved against the file
+    clean: CleanSpec
+    calendar: CalendarSpec
+    split: SplitFractions
+    scaler: str
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "SeriesSettings":
+        timestep, horizon, strategy = window_settings(cfg)
+        calendar = calendar_spec(cfg.get("calendar"))
+        features = cfg.get("features")
+        univariate = features is None or (isinstance(features, (list, tuple)) and set(features) == {cfg.get("target")})
+        if strategy == "recursive" and horizon > 1 and (not univariate or calendar.enabled):
+            raise ConfigError(
+                "data.strategy", "direct when data.features or data.calendar add inputs (recursive feeds "
+                "predictions back as the only input)", strategy,
+            )
+        return cls(config=cfg, task=ForecastTask(timestep, horizon, strategy), target=cfg.get("target"),
+                   features=features, clean=clean_spec(cfg.get("clean") or {}), calendar=calendar,
+                   split=SplitFractions.from_config(cfg.get("split")), scaler=check_scaler(cfg.get("scaler", "minmax")))
+
+    def for_requests(self) -> "SeriesSettings":
+        """The settings an exported model cleans requests with: quiet days kept (the latest rows are
+        what a forecast starts from, however quiet)."""
+        return replace(self, clean=replace(self.clean, dead_day_threshold=None))
 
 
 @dataclass
@@ -52,6 +78,7 @@ class PreparedData:
     targets: np.ndarray  # [n] scaled float32
     report: CleanReport
     fingerprint: str
+    settings: SeriesSettings  # what it was prepared from; its config is the fitted state's data
 
     @property
     def timestep(self) -> int:
@@ -119,23 +146,16 @@ class PreparedData:
         return float(abs(ends[1] - ends[0]))
 
 
-def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> "PreparedData | CheckinData":
-    """Load, clean, cap to the last ``max_points`` rows, split and scale (fit on train only).
-
-    ``data.source=checkins`` gives per-user check-in windows instead (:class:`CheckinData`)."""
-    task = forecast_task(data_cfg)  # config errors before reading any file
-    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1):
-        raise ConfigError("trainer.max_points", "a positive integer or null", max_points)
-    if task.kind == "checkins":  # per-user trajectories: their own windows (data/trajectories.py)
-        from sweepcast.data.trajectories import prepare_checkins
-
-        return prepare_checkins(data_cfg, max_points)
-    raw, source = load_source(data_cfg)
-    frame, features, report = model_frame(raw, source, data_cfg, max_points)
-    target = data_cfg["target"]
-    bounds = split_bounds(len(frame), data_cfg.get("split") or {})
+def prepare(data_cfg: "Mapping[str, Any] | SeriesSettings", max_points: int | None = None) -> PreparedData:
+    """Load, clean, cap to the last ``max_points`` rows, split and scale (fit on train only)."""
+    settings = data_cfg if isinstance(data_cfg, SeriesSettings) else SeriesSettings.from_config(data_cfg)
+    task = settings.task
+    raw, source = load_source(settings.config)
+    frame, features, report = model_frame(raw, source, settings, max_points)
+    target = settings.target
+    bounds = split_bounds(len(frame), settings.split)
     check_windows(task, bounds)
-    input_scaler, target_scaler = (make_scaler(data_cfg.get("scaler", "minmax")) for _ in range(2))
+    input_scaler, target_scaler = (make_scaler(settings.scaler) for _ in range(2))
     train_start, train_stop = bounds.train
     input_values = frame[features].to_numpy(dtype=np.float64)
     target_values = frame[[target]].to_numpy(dtype=np.float64)
@@ -154,6 +174,7 @@ def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> "Prep
         targets=target_scaler.transform(target_values).astype(np.float32).ravel(),
         report=report,
         fingerprint=fingerprint(frame),
+        settings=settings,
     )
     log.info(
         "data %s: %d rows, target %s, %d input feature(s), splits %s, timestep %d, horizon %d (%s)",
@@ -164,25 +185,23 @@ def prepare(data_cfg: Mapping[str, Any], max_points: int | None = None) -> "Prep
 
 
 def model_frame(
-    raw: pd.DataFrame, source: str, data_cfg: Mapping[str, Any], max_points: int | None = None, dead_days: bool = True
+    raw: pd.DataFrame, source: str, settings: SeriesSettings, max_points: int | None = None
 ) -> tuple[pd.DataFrame, list[str], CleanReport]:
     """Parsed rows -> the cleaned ``[target, *inputs]`` frame models read, with its input columns.
 
     Training and an exported model's forecasts both come through here, so a forecast sees the
-    preprocessing its model was trained on. ``dead_days=False`` (forecasting) keeps quiet days:
-    the latest rows are what a forecast starts from, however quiet. Calendar columns are derived
-    from the cleaned timestamps after the optional cap to the last ``max_points`` rows.
+    preprocessing its model was trained on (requests with :meth:`SeriesSettings.for_requests`).
+    Calendar columns are derived from the cleaned timestamps after the optional cap to the last
+    ``max_points`` rows.
     """
-    target = data_cfg.get("target")
-    features = resolve_features(raw, source, target, data_cfg.get("features"))
-    spec = clean_spec(data_cfg.get("clean") or {})
-    if not dead_days:
-        spec = replace(spec, dead_day_threshold=None)
+    target = settings.target
+    features = resolve_features(raw, source, target, settings.features)
+    spec = settings.clean
     frame, report = clean(raw[unique([target, *features, *spec.dead_day_columns])], spec, source)
     frame = frame[unique([target, *features])]
     if max_points is not None:
         frame = frame.iloc[-max_points:]
-    calendar = calendar_spec(data_cfg.get("calendar"))
+    calendar = settings.calendar
     if calendar.enabled:  # derived from timestamps: added after cleaning, scaled like any input
         extra = calendar_features(frame.index, calendar)
         frame = frame.join(extra)

@@ -14,6 +14,10 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from sweepcast.data import checkins, trajectories
+from sweepcast.data.csv_series import parse_series_frame, read_series_csv
+from sweepcast.data.livestream import parse_livestream_frame, read_livestream_csv, to_raw_layout
+from sweepcast.data.livestream_synthetic import generate_livestream
 from sweepcast.errors import ConfigError
 
 Config = Mapping[str, Any]
@@ -28,32 +32,24 @@ class Source:
 
 def load_livestream(cfg: Config) -> tuple[pd.DataFrame, str]:
     """The real Douyin CSV layout when ``path`` is set, else the embedded synthetic stream."""
-    from sweepcast.data import livestream
-
     if cfg.get("path"):
-        return livestream.read_livestream_csv(cfg["path"]), str(cfg["path"])
+        return read_livestream_csv(cfg["path"]), str(cfg["path"])
     synthetic = cfg.get("synthetic") or {}
     days, seed = synthetic.get("days", 62), synthetic.get("seed", 0)
-    frame = livestream.generate_livestream(days=days, seed=seed, start=synthetic.get("start", "2019-10-01"))
+    frame = generate_livestream(days=days, seed=seed, start=synthetic.get("start", "2019-10-01"))
     return frame, f"synthetic livestream ({days} days, seed {seed})"
 
 
 def parse_livestream_rows(cfg: Config, rows: pd.DataFrame, name: str) -> pd.DataFrame:
-    from sweepcast.data.livestream import parse_livestream_frame
-
     return parse_livestream_frame(rows, name)
 
 
 def render_livestream_rows(cfg: Config, frame: pd.DataFrame) -> pd.DataFrame:
-    from sweepcast.data.livestream import to_raw_layout
-
     return as_text(to_raw_layout(frame))
 
 
 def load_csv_series(cfg: Config) -> tuple[pd.DataFrame, str]:
     """Any CSV with a timestamp column and numeric value columns."""
-    from sweepcast.data.csv_series import read_series_csv
-
     if not cfg.get("path"):
         raise ConfigError("data.path", "the path of a CSV file with a timestamp column", cfg.get("path"))
     columns = cfg.get("value_columns")
@@ -62,8 +58,6 @@ def load_csv_series(cfg: Config) -> tuple[pd.DataFrame, str]:
 
 
 def parse_series_rows(cfg: Config, rows: pd.DataFrame, name: str) -> pd.DataFrame:
-    from sweepcast.data.csv_series import parse_series_frame
-
     columns = cfg.get("value_columns")
     return parse_series_frame(rows, name, cfg.get("timestamp_column", "timestamp"), list(columns) if columns else None)
 
@@ -76,23 +70,17 @@ def render_series_rows(cfg: Config, frame: pd.DataFrame) -> pd.DataFrame:
 
 def load_checkins(cfg: Config) -> tuple[pd.DataFrame, str]:
     """A SNAP check-in file, or the embedded synthetic check-ins (rows as read, before cleaning)."""
-    from sweepcast.data import trajectories
-
     return trajectories.load_checkins(trajectories.CheckinSettings.from_config(cfg))
 
 
 def parse_checkin_rows(cfg: Config, rows: pd.DataFrame, name: str) -> pd.DataFrame:
     """Named columns ``user, time, lat, lon[, location]``, plus ``friends`` (a count) when the model
     was trained with the friendship graph (``data.edges``)."""
-    from sweepcast.data.checkins import parse_checkin_rows as parse
-
-    return parse(rows, name, ("friends",) if cfg.get("edges") else ())
+    return checkins.parse_checkin_rows(rows, name, ("friends",) if cfg.get("edges") else ())
 
 
 def render_checkin_rows(cfg: Config, frame: pd.DataFrame) -> pd.DataFrame:
-    from sweepcast.data.checkins import render_checkin_rows as render
-
-    return render(frame)
+    return checkins.render_checkin_rows(frame)
 
 
 SOURCES: dict[str, Source] = {

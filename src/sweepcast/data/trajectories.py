@@ -25,9 +25,12 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from sweepcast import checks
 from sweepcast.data.checkin_clean import CheckinCleanReport, CheckinCleanSpec, clean_checkins
 from sweepcast.data.checkins import BAD_ROWS, generate_checkins, read_edges, read_snap
-from sweepcast.data.windows import SPLITS, ForecastTask, forecast_task, input_rows, make_scaler, rows_window_dataset
+from sweepcast.data.scalers import check_scaler, make_scaler
+from sweepcast.data.splits import SPLITS
+from sweepcast.data.windows import ForecastTask, input_rows, rows_window_dataset, window_settings
 from sweepcast.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -40,8 +43,11 @@ MAX_GAP_HOURS = 10 * 366 * 24.0  # forecast gaps are capped at ten years (Gowall
 
 @dataclass(frozen=True)
 class CheckinSettings:
-    """``data.*`` of a check-in config, checked without reading any file."""
+    """``data.*`` of a check-in config, parsed once and checked without reading any file
+    (``config`` keeps the node itself: the fitted state an export carries)."""
 
+    config: Mapping[str, Any]
+    task: ForecastTask
     path: str | None
     edges: str | None
     bad_rows: str
@@ -61,6 +67,10 @@ class CheckinSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "CheckinSettings":
+        timestep, horizon, _ = window_settings(cfg)
+        if horizon != 1:
+            raise ConfigError("data.horizon", "1 for check-ins (the next check-in: time gap, latitude, longitude)",
+                              horizon)
         synthetic = cfg.get("synthetic") or {}
         split = cfg.get("split") or {}
         known_split = ("by", "train", "val", "seed")
@@ -71,28 +81,29 @@ class CheckinSettings:
         if by not in SPLIT_BY:
             raise ConfigError("data.split.by", f"one of {SPLIT_BY}", by)
         train, val = split.get("train", 0.7), split.get("val", 0.15)
-        if not isinstance(train, (int, float)) or isinstance(train, bool) or not 0.0 < train < 1.0:
-            raise ConfigError("data.split.train", "a fraction in (0, 1)", train)
-        if not isinstance(val, (int, float)) or isinstance(val, bool) or not 0.0 < val < 1.0 - train:
+        train = checks.number("data.split.train", train, 0.0, 1.0, low_open=True, high_open=True,
+                              expected="a fraction in (0, 1)")
+        if not checks.is_number(val) or not 0.0 < val < 1.0 - train:
             raise ConfigError("data.split.val", f"a fraction in (0, {1.0 - train:g}) so test keeps check-ins", val)
         if cfg.get("bad_rows", "fail") not in BAD_ROWS:
             raise ConfigError("data.bad_rows", f"one of {BAD_ROWS}", cfg.get("bad_rows"))
         for key in ("dt_log", "hour_of_week"):
-            if not isinstance(cfg.get(key, False), bool):
-                raise ConfigError(f"data.{key}", "true or false", cfg.get(key))
+            checks.boolean(f"data.{key}", cfg.get(key, False))
         timezone = str(cfg.get("timezone") or "UTC")
         try:
             pd.Timestamp("2010-01-01", tz="UTC").tz_convert(timezone)
         except Exception:  # pytz/zoneinfo raise different types for an unknown zone
             raise ConfigError("data.timezone", "an IANA time zone such as America/New_York", timezone) from None
         return cls(
+            config=cfg,
+            task=ForecastTask(timestep, 1, "direct", kind="checkins", targets=3),
             path=str(cfg["path"]) if cfg.get("path") else None,
             edges=str(cfg["edges"]) if cfg.get("edges") else None,
             bad_rows=str(cfg.get("bad_rows", "fail")),
             users=synthetic.get("users", 300), seed=int(synthetic.get("seed", 0)),
             start=str(synthetic.get("start", "2010-01-01")), days=int(synthetic.get("days", 240)),
             dt_log=bool(cfg.get("dt_log", True)), hour_of_week=bool(cfg.get("hour_of_week", False)),
-            timezone=timezone, scaler=str(cfg.get("scaler", "minmax")),
+            timezone=timezone, scaler=check_scaler(cfg.get("scaler", "minmax")),
             split_by=by, train=float(train), val=float(val), split_seed=int(split.get("seed", 0)),
             clean=CheckinCleanSpec.from_config(cfg.get("clean") or {}),
         )
@@ -183,11 +194,10 @@ def unscale_targets(scaler: Any, scaled: np.ndarray, dt_log: bool) -> np.ndarray
     return values
 
 
-def prepare_checkins(data_cfg: Mapping[str, Any], max_points: int | None = None) -> CheckinData:
+def prepare_checkins(data_cfg: "Mapping[str, Any] | CheckinSettings", max_points: int | None = None) -> CheckinData:
     """Load (or generate), clean, featurise, split, scale and index the windows of check-ins."""
-    task = forecast_task(data_cfg)
-    settings = CheckinSettings.from_config(data_cfg)
-    make_scaler(settings.scaler)  # a bad name fails before any file is read
+    settings = data_cfg if isinstance(data_cfg, CheckinSettings) else CheckinSettings.from_config(data_cfg)
+    task = settings.task
     raw, source = load_checkins(settings)
     before = raw[["lat", "lon"]].sample(min(PLOT_SAMPLE, len(raw)), random_state=0)
     if settings.edges:

@@ -1,4 +1,4 @@
-"""Chronological splits, train-only scaling, and lookback windows as ``tf.data`` pipelines.
+"""Lookback windows: what a window forecasts, which rows it reads, and ``tf.data`` pipelines of them.
 
 Windows are never materialised as an ``N x timestep`` array: the dataset holds the scaled
 series once and each batch gathers its windows from start indices (one vectorised
@@ -12,16 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-from sweepcast.data.calendar import calendar_spec
-from sweepcast.errors import ConfigError, DataError
+from sweepcast import checks
+from sweepcast.data.splits import SPLITS, SplitBounds
+from sweepcast.errors import DataError
 
 if TYPE_CHECKING:  # tensorflow is imported lazily: it costs seconds and bad input should fail fast
     import tensorflow as tf
 
-SPLITS = ("train", "val", "test")
-SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler, "robust": RobustScaler}
 STRATEGIES = ("direct", "recursive")
 
 
@@ -31,13 +29,14 @@ class ForecastTask:
 
     ``direct`` models output all ``horizon`` steps at once; ``recursive`` models learn one step
     and feed each prediction back as the next input (the livestream study's approach), which
-    needs the target to be the only input: other columns' future values are unknown.
+    needs the target to be the only input: other columns' future values are unknown. ``kind``
+    names the task (:mod:`sweepcast.tasks`) that made it, so a model family can say which it serves.
     """
 
     timestep: int
     horizon: int = 1
     strategy: str = "direct"
-    kind: str = "series"  # series: one time series | checkins: per-user trajectories (data/trajectories.py)
+    kind: str = "series"  # the task's name: series | checkins (sweepcast/tasks/)
     targets: int = 1  # values per forecast step: 1 for a series, 3 (dt, lat, lon) for a check-in
 
     @property
@@ -46,64 +45,13 @@ class ForecastTask:
         return (self.horizon if self.strategy == "direct" else 1) * self.targets
 
 
-def forecast_task(data_cfg: Mapping[str, object]) -> ForecastTask:
-    """Parse ``data.timestep``, ``data.horizon`` and ``data.strategy`` (no data needed)."""
-    timestep, horizon = data_cfg.get("timestep"), data_cfg.get("horizon", 1)
-    strategy = data_cfg.get("strategy", "direct")
-    if isinstance(timestep, bool) or not isinstance(timestep, int) or timestep < 1:
-        raise ConfigError("data.timestep", "an integer >= 1", timestep)
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ConfigError("data.horizon", "an integer >= 1 (steps to forecast)", horizon)
-    if strategy not in STRATEGIES:
-        raise ConfigError("data.strategy", f"one of {STRATEGIES}", strategy)
-    if data_cfg.get("source") == "checkins":
-        if horizon != 1:
-            raise ConfigError("data.horizon", "1 for check-ins (the next check-in: time gap, latitude, longitude)",
-                              horizon)
-        return ForecastTask(timestep, 1, "direct", kind="checkins", targets=3)
-    features = data_cfg.get("features")
-    univariate = features is None or (isinstance(features, (list, tuple)) and set(features) == {data_cfg.get("target")})
-    if strategy == "recursive" and horizon > 1 and (not univariate or calendar_spec(data_cfg.get("calendar")).enabled):
-        raise ConfigError(
-            "data.strategy", "direct when data.features or data.calendar add inputs (recursive feeds "
-            "predictions back as the only input)", strategy,
-        )
-    return ForecastTask(timestep, horizon, strategy)
-
-
-@dataclass(frozen=True)
-class SplitBounds:
-    """Row ranges ``[start, stop)`` of each split in the cleaned series."""
-
-    train: tuple[int, int]
-    val: tuple[int, int]
-    test: tuple[int, int]
-
-    def __getitem__(self, name: str) -> tuple[int, int]:
-        return getattr(self, name)
-
-    def length(self, name: str) -> int:
-        start, stop = self[name]
-        return stop - start
-
-
-def split_bounds(n_rows: int, fractions: Mapping[str, float]) -> SplitBounds:
-    """Chronological train/val/test bounds; test takes the rows train and val leave."""
-    train, val = float(fractions.get("train", 0.7)), float(fractions.get("val", 0.15))
-    if not 0.0 < train < 1.0:
-        raise ConfigError("data.split.train", "a fraction in (0, 1)", train)
-    if not 0.0 < val < 1.0 or train + val >= 1.0:
-        raise ConfigError("data.split.val", f"a fraction in (0, {1.0 - train:g}) so test keeps rows", val)
-    n_train = int(round(n_rows * train))
-    n_val = int(round(n_rows * val))
-    return SplitBounds((0, n_train), (n_train, n_train + n_val), (n_train + n_val, n_rows))
-
-
-def make_scaler(name: str) -> MinMaxScaler | StandardScaler | RobustScaler:
-    """A fresh scikit-learn scaler by config name."""
-    if name not in SCALERS:
-        raise ConfigError("data.scaler", f"one of {tuple(SCALERS)}", name)
-    return SCALERS[name]()
+def window_settings(data_cfg: Mapping[str, object]) -> tuple[int, int, str]:
+    """``data.timestep``, ``data.horizon`` and ``data.strategy``, checked (no data needed); each
+    task builds its :class:`ForecastTask` from them."""
+    timestep = checks.integer("data.timestep", data_cfg.get("timestep"), 1)
+    horizon = checks.integer("data.horizon", data_cfg.get("horizon", 1), 1, hint=" (steps to forecast)")
+    strategy = checks.choice("data.strategy", data_cfg.get("strategy", "direct"), STRATEGIES)
+    return timestep, horizon, strategy
 
 
 def check_windows(task: ForecastTask, bounds: SplitBounds) -> None:
@@ -210,25 +158,3 @@ def batched(starts: "tf.data.Dataset", count: int, gather: Any, batch_size: int,
         .prefetch(tf.data.AUTOTUNE)
         .with_options(options)
     )
-
-
-def scaler_state(scaler: MinMaxScaler | StandardScaler | RobustScaler) -> dict:
-    """A fitted scaler as plain JSON (kind, params, fitted arrays): portable, and loading it
-    never unpickles anything."""
-    kind = next(name for name, cls in SCALERS.items() if isinstance(scaler, cls))
-    fitted = {
-        key: value.tolist() if isinstance(value, np.ndarray) else value
-        for key, value in vars(scaler).items()
-        if key.endswith("_") and not key.startswith("_") and isinstance(value, (np.ndarray, int, float))
-    }
-    params = {k: list(v) if isinstance(v, tuple) else v for k, v in scaler.get_params().items()}
-    return {"kind": kind, "params": params, "fitted": fitted}
-
-
-def scaler_from_state(state: Mapping) -> MinMaxScaler | StandardScaler | RobustScaler:
-    """Rebuild a fitted scaler from :func:`scaler_state` output."""
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
-    scaler = SCALERS[state["kind"]](**params)
-    for key, value in state["fitted"].items():
-        setattr(scaler, key, np.asarray(value) if isinstance(value, list) else value)
-    return scaler

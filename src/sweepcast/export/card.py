@@ -4,40 +4,43 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
-from mlflow.tracking import MlflowClient
 
 from sweepcast.export.package import RunArtifacts
 from sweepcast.export.select import Candidate, Scope, finished_runs
 from sweepcast.models import FAMILIES, is_network
+from sweepcast.tasks import load_task
+
+if TYPE_CHECKING:
+    from sweepcast.tracking.reading import Store
 
 METRICS = ("test_rmse", "test_mae", "test_r2", "test_smape", "test_km_median", "test_km_mean", "test_dt_minutes_mae",
            "val_rmse", "baseline_test_rmse", "baseline_test_km_median", "skill")
 TRAINING = ("fit_seconds", "epochs_run", "best_epoch", "parameters", "train_samples_per_second")
 
 
-def baseline_rows(client: MlflowClient, scope: Scope) -> list[tuple[str, float, float]]:
+def baseline_rows(store: Store, scope: Scope) -> list[tuple[str, float, float]]:
     """Best finished run of each baseline family in the same scope: (family, test RMSE, skill)."""
-    runs = finished_runs(client, scope)
+    runs = finished_runs(store, scope)
     best: dict[str, Any] = {}
     for run in runs:
-        family = run.data.tags.get("model_family", "")
-        if family in FAMILIES and not is_network(family) and "test_rmse" in run.data.metrics:
-            if family not in best or run.data.metrics["test_rmse"] < best[family].data.metrics["test_rmse"]:
+        family = run.tags.get("model_family", "")
+        if family in FAMILIES and not is_network(family) and "test_rmse" in run.metrics:
+            if family not in best or run.metrics["test_rmse"] < best[family].metrics["test_rmse"]:
                 best[family] = run
-    return [(f, r.data.metrics["test_rmse"], r.data.metrics.get("skill", float("nan"))) for f, r in sorted(best.items())]
+    return [(f, r.metrics["test_rmse"], r.metrics.get("skill", float("nan"))) for f, r in sorted(best.items())]
 
 
 def number(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, (int, float)) else str(value)
 
 
-def model_card(client: MlflowClient, candidate: Candidate, run: RunArtifacts, scope: Scope, name: str,
+def model_card(store: Store, candidate: Candidate, run: RunArtifacts, scope: Scope, name: str,
                to: Path) -> str:
     data, task = run.preprocessing.data, run.preprocessing.task
-    checkins = data.get("source") == "checkins"
+    wording = load_task(run.preprocessing.state.task).card(run.preprocessing)
     metrics: Mapping[str, float] = run.metrics
     overrides = run.tags.get("job_overrides")
     command = f"python train.py {overrides}".strip() if overrides is not None else run.tags.get("command", "")
@@ -53,7 +56,7 @@ def model_card(client: MlflowClient, candidate: Candidate, run: RunArtifacts, sc
         f"- source: {run.tags.get('data_source', data.get('source'))} (`data.source={data.get('source')}`), "
         f"fingerprint `{run.tags.get('data_fingerprint', '?')}`, {number(metrics.get('clean_rows_out', '?'))} rows after cleaning",
         f"- target `{run.preprocessing.target}`; inputs {', '.join(f'`{f}`' for f in run.preprocessing.features)}",
-        window_line(run),
+        wording.window,
         "",
         "## Model",
         "",
@@ -61,17 +64,17 @@ def model_card(client: MlflowClient, candidate: Candidate, run: RunArtifacts, sc
         yaml.safe_dump(run.config.get("model", {}), sort_keys=False).strip(),
         "```",
         "",
-        "## Metrics" + (" (RMSE/MAE/R² on scaled gap, latitude, longitude)" if checkins else " (original units)"),
+        "## Metrics" + wording.metrics_heading,
         "",
         "| metric | value |",
         "|---|---:|",
         *(f"| {k} | {number(metrics[k])} |" for k in METRICS if k in metrics),
         "",
-        f"`baseline_test_rmse` is {'the last check-in (place) after the user' + chr(39) + 's median gap' if checkins else 'persistence (the last value)'} "
+        f"`baseline_test_rmse` is {wording.baseline} "
         "on the same test windows; `skill = 1 - test_rmse / baseline_test_rmse`.",
         "",
     ]
-    baselines = baseline_rows(client, scope)
+    baselines = baseline_rows(store, scope)
     if baselines:
         lines += [f"Baselines run in the same {candidate.scope}:", "", "| baseline | test RMSE | skill |", "|---|---:|---:|",
                   *(f"| {f} | {rmse:.6g} | {s:.3f} |" for f, rmse, s in baselines), ""]
@@ -95,21 +98,7 @@ def model_card(client: MlflowClient, candidate: Candidate, run: RunArtifacts, sc
         f"mlflow models serve -m {to} --env-manager local --port 5001   # POST /invocations",
         "```",
         "",
-        ("The model takes recent check-ins of one or more users (CSV columns `user, time, lat, lon[, location]`, "
-         "or a SNAP `.txt`/`.txt.gz` file) and returns each user's next check-in: `user, time, step, gap_hours, "
-         "lat, lon`." if checkins else
-         "The model takes raw rows in the training data's layout (CSV columns as text) and returns "
-         f"`timestamp`, `step` and `{run.preprocessing.target}` for the steps after the last row."),
+        wording.usage,
         "",
     ]
     return "\n".join(lines)
-
-
-def window_line(run: RunArtifacts) -> str:
-    data, task = run.preprocessing.data, run.preprocessing.task
-    split = data.get("split")
-    if data.get("source") == "checkins":
-        return (f"- window: a user's last {task.timestep} check-ins; forecasts the next one (gap, latitude, longitude); "
-                f"scaler `{data.get('scaler')}` fit on training check-ins ({split})")
-    return (f"- window: {task.timestep} steps of {run.preprocessing.step or 'the data frequency'}; forecasts "
-            f"{task.horizon} step(s) ({task.strategy}); scaler `{data.get('scaler')}` fit on the training split ({split})")

@@ -1,7 +1,7 @@
 """Raw check-ins -> each user's next check-in, for an exported check-in model.
 
-The counterpart of :class:`~sweepcast.export.preprocessing.Preprocessing` for ``data.source=
-checkins``: the same JSON-only state (data config, fitted scalers), and requests go through the
+The counterpart of :class:`~sweepcast.export.preprocessing.Preprocessing` for the check-in
+task: the same JSON-only :class:`~sweepcast.fitted_state.FittedState` (data config, fitted scalers), and requests go through the
 training code (parse, clean, featurise), so a forecast sees the preprocessing its model learned on.
 A request holds recent check-ins of one or more users (columns ``user, time, lat, lon`` and
 optionally ``location``); the answer has one row per user: when and where they check in next.
@@ -9,8 +9,9 @@ optionally ``location``); the answer has one row per user: when and where they c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from dataclasses import replace
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,22 +20,16 @@ from sweepcast.data.checkin_clean import clean_checkins
 from sweepcast.data.checkins import TIME_FORMAT, read_edges
 from sweepcast.data.sources import parse_rows
 from sweepcast.data.trajectories import CheckinSettings, featurise, friends_feature, unscale_targets
-from sweepcast.data.windows import scaler_from_state
 from sweepcast.errors import DataError, SweepcastError
-from sweepcast.export.preprocessing import FittedState
+from sweepcast.export.serving import Serving
 
 EXAMPLE_WINDOWS = 3  # the input example: the busiest user's last 3 x timestep check-ins
 
 
-@dataclass(frozen=True)
-class CheckinPreprocessing(FittedState):
-    kind: str = "checkins"  # tells preprocessing_from_json which class an export holds
+class CheckinPreprocessing(Serving):
+    """A check-in model's preprocessing: recent check-ins -> each user's window -> next check-in."""
 
-    @classmethod
-    def from_run(cls, data_cfg: Mapping[str, Any], scalers: Mapping[str, Any]) -> "CheckinPreprocessing":
-        return cls(**cls.fields_from_run(data_cfg, scalers))
-
-    @property
+    @cached_property
     def settings(self) -> CheckinSettings:
         return CheckinSettings.from_config(self.data)
 
@@ -90,10 +85,9 @@ class CheckinPreprocessing(FittedState):
         timestep = self.task.timestep
         last = frame.groupby("user").tail(timestep)  # time-ordered per user, users in id order
         values = last[self.features].to_numpy(dtype=np.float64).reshape(-1, timestep, len(self.features))
-        window = scaler_from_state(self.input_scaler).transform(values.reshape(-1, len(self.features)))
+        window = self.input_scaler.transform(values.reshape(-1, len(self.features)))
         scaled = np.asarray(predict(window.reshape(values.shape).astype(np.float32)), dtype=np.float64)
-        gap, lat, lon = unscale_targets(scaler_from_state(self.target_scaler), scaled,
-                                        self.settings.dt_log).T
+        gap, lat, lon = unscale_targets(self.target_scaler, scaled, self.settings.dt_log).T
         users = last["request_user"].to_numpy()[timestep - 1 :: timestep]
         latest = last["time"].to_numpy()[timestep - 1 :: timestep]
         times = pd.DatetimeIndex(latest) + pd.to_timedelta(gap, unit="h")

@@ -11,24 +11,27 @@ import logging
 import re
 import shutil
 import tempfile
-import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 import pandas as pd
 import yaml
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from sweepcast.data.sources import load_source, source
 from sweepcast.errors import DataError, SweepcastError, first_line
-from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
-from sweepcast.export.preprocessing import Preprocessing, preprocessing_from_run
-from sweepcast.export.pyfunc import NETWORK, PREPROCESSING
 from sweepcast.export.select import EXPORT_TAG, Candidate
+from sweepcast.export.serving import Serving
+from sweepcast.tasks import preprocessing_from_json
+from sweepcast.tracking import reading, registry
+from sweepcast.tracking.exported_model import save_forecaster
+from sweepcast.tracking.runs import tensorflow_requirement
+from sweepcast.tracking.store import TrackingError
+
+if TYPE_CHECKING:
+    from sweepcast.tracking.reading import Store
+    from sweepcast.tracking.views import ModelVersionView
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +42,25 @@ REQUIREMENTS = ("mlflow", "keras", "numpy", "pandas", "scikit-learn", "holidays"
 @dataclass(frozen=True)
 class RunArtifacts:
     config: dict[str, Any]
-    preprocessing: Preprocessing | CheckinPreprocessing
+    preprocessing: Serving  # the run's task's preprocessing
     tags: dict[str, str]
     metrics: dict[str, float]
 
 
-def read_run(client: MlflowClient, candidate: Candidate) -> RunArtifacts:
+def read_run(store: Store, candidate: Candidate) -> RunArtifacts:
     """The run's resolved config and fitted preprocessing, as it logged them."""
-    run = client.get_run(candidate.run_id)
+    run = reading.get_run(store, candidate.run_id)
     try:
-        config = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{candidate.run_id}/config.yaml"))
-        scalers = mlflow.artifacts.load_dict(f"runs:/{candidate.run_id}/preprocessing/scalers.json")
-    except (MlflowException, OSError) as err:
+        config = yaml.safe_load(reading.run_text(candidate.run_id, "config.yaml"))
+        scalers = reading.run_json(candidate.run_id, "preprocessing/scalers.json")
+    except TrackingError as err:
         raise SweepcastError(f"run {candidate.run_id}: cannot read its config.yaml or preprocessing/scalers.json "
                              f"({first_line(err)})") from None
-    return RunArtifacts(config, preprocessing_from_run(config["data"], scalers), dict(run.data.tags),
-                        dict(run.data.metrics))
+    return RunArtifacts(config, preprocessing_from_json(scalers, config["data"]), dict(run.tags),
+                        dict(run.metrics))
 
 
-def input_example(preprocessing: Preprocessing | CheckinPreprocessing) -> pd.DataFrame:
+def input_example(preprocessing: Serving) -> pd.DataFrame:
     """Recent rows of the training data in its raw text layout (what the model accepts)."""
     data = preprocessing.data
     try:
@@ -70,38 +73,20 @@ def input_example(preprocessing: Preprocessing | CheckinPreprocessing) -> pd.Dat
 
 
 def requirements() -> list[str]:
-    from sweepcast.tracking import tensorflow_requirement
-
     return [f"{dist}=={metadata.version(dist)}" for dist in REQUIREMENTS] + [tensorflow_requirement()]
 
 
 def save_model(candidate: Candidate, run: RunArtifacts, folder: Path) -> pd.DataFrame:
     """Write the pyfunc into ``folder`` (must not exist); return the example's forecast."""
-    import mlflow.keras
-    from mlflow.models import infer_signature
-
-    import sweepcast
-
     with tempfile.TemporaryDirectory(prefix="sweepcast-export-") as scratch:
-        network = mlflow.artifacts.download_artifacts(candidate.model_uri, dst_path=str(Path(scratch) / "network"))
+        network = reading.download(candidate.model_uri, str(Path(scratch) / "network"))
         preprocessing_file = Path(scratch) / "preprocessing.json"
         preprocessing_file.write_text(json.dumps(run.preprocessing.as_json(), indent=1), encoding="utf-8")
         example = input_example(run.preprocessing)
-        keras_model = mlflow.keras.load_model(network)
+        keras_model = reading.load_logged_model(network)
         horizon = run.preprocessing.task.horizon
         output = run.preprocessing.forecast(lambda w: keras_model.predict(w, verbose=0), example, horizon, "example")
-        with warnings.catch_warnings():  # MLflow's hint about the integer `step` column of the output
-            warnings.simplefilter("ignore", UserWarning)
-            signature = infer_signature(example, output, params={"horizon": horizon})
-        mlflow.pyfunc.save_model(
-            path=str(folder),
-            python_model=str(Path(__file__).with_name("model_code.py")),  # code, not a pickled object
-            artifacts={NETWORK: network, PREPROCESSING: str(preprocessing_file)},
-            code_paths=[str(Path(sweepcast.__file__).parent)],
-            signature=signature,
-            input_example=(example, {"horizon": horizon}),
-            pip_requirements=requirements(),
-        )
+        save_forecaster(folder, network, preprocessing_file, example, output, horizon, requirements())
     return output
 
 
@@ -149,34 +134,32 @@ def is_better(value: float, than: float, direction: str) -> bool:
     return value < than if direction == "minimize" else value > than
 
 
-def register(client: MlflowClient, candidate: Candidate, run: RunArtifacts, to: Path, name: str) -> tuple[str, str]:
+def register(store: Store, candidate: Candidate, run: RunArtifacts, to: Path, name: str) -> tuple[str, str]:
     """Log the exported folder as an ``export`` run, register it, and move ``champion`` to it only when
     it beats the current champion on the champion's own metric. Returns (champion version, what happened).
 
     A failure here leaves the folder in place (it is complete) and the ``export`` run FAILED.
     """
-    champion = current_champion(client, name)
+    champion = current_champion(store, name)
     if champion is not None and champion.tags.get("source_run_id") == candidate.run_id:
         return champion.version, f"run {candidate.run_id} is already '{ALIAS}' (version {champion.version})"
     tags = {"source_run_id": candidate.run_id, "metric": candidate.metric, "metric_value": repr(candidate.value),
             "direction": candidate.direction, "scope": candidate.scope}
     try:
-        with mlflow.start_run(experiment_id=candidate.experiment_id, run_name=f"export {candidate.run_name}",
-                              tags={EXPORT_TAG: candidate.run_id}) as export_run:
-            mlflow.log_artifacts(str(to), "forecaster")
-            version = str(mlflow.register_model(f"runs:/{export_run.info.run_id}/forecaster", name, tags=tags).version)
-    except MlflowException as err:
+        version = registry.register_folder(to, candidate.experiment_id, f"export {candidate.run_name}",
+                                           {EXPORT_TAG: candidate.run_id}, "forecaster", name, tags)
+    except TrackingError as err:
         raise SweepcastError(f"{to} is written, but registering it as '{name}' failed ({first_line(err)}); "
                              "fix the store and rerun with --force") from None
     verdict, moves = champion_verdict(champion, candidate, run)
     if moves:
-        client.set_registered_model_alias(name, ALIAS, version)
+        registry.set_alias(store, name, ALIAS, version)
         was = "" if champion is None else f" (was version {champion.version}: {verdict})"
         return version, f"version {version} registered; '{ALIAS}' -> version {version}{was}"
     return champion.version, f"version {version} registered; '{ALIAS}' stays version {champion.version}: {verdict}"
 
 
-def champion_verdict(champion: Any, candidate: Candidate, run: RunArtifacts) -> tuple[str, bool]:
+def champion_verdict(champion: ModelVersionView | None, candidate: Candidate, run: RunArtifacts) -> tuple[str, bool]:
     """Does the candidate beat the champion? Judged on the metric the champion won with, using the
     candidate's own value of it; a champion without that record (set by hand) is never displaced."""
     if champion is None:
@@ -194,8 +177,5 @@ def champion_verdict(champion: Any, candidate: Candidate, run: RunArtifacts) -> 
     return f"its {metric} {held:.6g} is not beaten by {value:.6g}", False
 
 
-def current_champion(client: MlflowClient, name: str) -> Any:
-    try:
-        return client.get_model_version_by_alias(name, ALIAS)
-    except MlflowException:
-        return None
+def current_champion(store: Store, name: str) -> ModelVersionView | None:
+    return registry.version_by_alias(store, name, ALIAS)

@@ -2,61 +2,54 @@
 
 Everything a forecast needs from training travels as plain JSON (no pickle): the run's data
 config (source layout, target, inputs, cleaning, calendar, timestep, horizon, strategy), the
-fitted scalers' states and the time between rows. Rows go through the same parser, cleaning
-and calendar code as training (:func:`~sweepcast.data.pipeline.model_frame`), so a forecast
+fitted scalers' states and the time between rows (one :class:`~sweepcast.fitted_state.FittedState`).
+Rows go through the same parser, cleaning and calendar code as training (:func:`~sweepcast.data.pipeline.model_frame`), so a forecast
 sees exactly the preprocessing its model learned on.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from functools import cached_property
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from sweepcast.data.pipeline import model_frame, row_step
+from sweepcast.data.pipeline import SeriesSettings, model_frame, row_step
 from sweepcast.data.sources import parse_rows
-from sweepcast.data.windows import ForecastTask, forecast_task, scaler_from_state
 from sweepcast.errors import DataError, SweepcastError
+from sweepcast.export.serving import Serving
 
 EXAMPLE_EXTRA_ROWS = 10  # a few rows more than the window, so cleaning (duplicates, dropped NaN) has room
-if TYPE_CHECKING:
-    from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
 
 Predict = Callable[[np.ndarray], np.ndarray]  # scaled windows [W, timestep, F] -> scaled outputs [W, outputs]
 
 
-@dataclass(frozen=True)
-class FittedState:
-    """What every exported model carries from its run, as JSON: the data config and the fitted scalers."""
+class Preprocessing(Serving):
+    """A series model's preprocessing: raw rows in the training layout -> window -> forecasts."""
 
-    data: dict[str, Any]  # the training run's resolved data config
-    features: list[str]  # model input columns, in training order
-    input_scaler: dict[str, Any]
-    target_scaler: dict[str, Any]
+    @cached_property
+    def settings(self) -> SeriesSettings:
+        return SeriesSettings.from_config(self.data)
 
-    @staticmethod
-    def fields_from_run(data_cfg: Mapping[str, Any], scalers: Mapping[str, Any]) -> dict[str, Any]:
-        """From a run's ``config.yaml`` data section and ``preprocessing/scalers.json``."""
-        return {"data": dict(data_cfg), "features": list(scalers["features"]),
-                "input_scaler": dict(scalers["input_scaler"]), "target_scaler": dict(scalers["target_scaler"])}
+    @cached_property
+    def request_settings(self) -> SeriesSettings:
+        return SeriesSettings.from_config(self.serving_config()).for_requests()
 
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def serving_config(self) -> dict[str, Any]:
+        """The data config for requests: a training frequency that was inferred (``freq: infer``) is
+        pinned to the one training found, so a request's own spacing cannot change the grid."""
+        clean = dict(self.data.get("clean") or {})
+        if clean.get("freq") == "infer" and self.step:
+            from pandas.tseries.frequencies import to_offset  # pandas' own parser; only requests need it
+
+            clean["freq"] = to_offset(pd.Timedelta(self.step)).freqstr
+        return {**self.data, "clean": clean}
 
     @property
-    def task(self) -> ForecastTask:
-        return forecast_task(self.data)
-
-
-@dataclass(frozen=True)
-class Preprocessing(FittedState):
-    step: str = ""  # time between rows, as pandas writes a Timedelta
-
-    @classmethod
-    def from_run(cls, data_cfg: Mapping[str, Any], scalers: Mapping[str, Any]) -> "Preprocessing":
-        return cls(**cls.fields_from_run(data_cfg, scalers), step=str(scalers.get("step") or ""))
+    def step(self) -> str:
+        """Time between rows, as pandas writes a Timedelta (empty: read it off the request)."""
+        return str(self.state.details.get("step") or "")
 
     @property
     def target(self) -> str:
@@ -91,7 +84,7 @@ class Preprocessing(FittedState):
         if not isinstance(rows, pd.DataFrame) or rows.empty:
             raise DataError(f"{name}: expected rows in the training data's layout, got none")
         parsed = parse_rows(self.data, rows, name)
-        frame, features, _ = model_frame(parsed, name, self.serving_config(), dead_days=False)
+        frame, features, _ = model_frame(parsed, name, self.request_settings)
         if features != self.features:
             raise DataError(f"{name}: gives input columns {features}, the model was trained on {self.features}")
         timestep = self.task.timestep
@@ -102,23 +95,13 @@ class Preprocessing(FittedState):
             )
         return frame
 
-    def serving_config(self) -> dict[str, Any]:
-        """The data config for requests: a training frequency that was inferred (``freq: infer``) is
-        pinned to the one training found, so a request's own spacing cannot change the grid."""
-        clean = dict(self.data.get("clean") or {})
-        if clean.get("freq") == "infer" and self.step:
-            from pandas.tseries.frequencies import to_offset
-
-            clean["freq"] = to_offset(pd.Timedelta(self.step)).freqstr
-        return {**self.data, "clean": clean}
-
     def forecast(self, predict: Predict, rows: pd.DataFrame, horizon: int, name: str = "input") -> pd.DataFrame:
         """The next ``horizon`` values after the last row: ``timestamp``, ``step``, ``<target>``."""
         from sweepcast.models.recursive import feed_back
 
         horizon = self.check_horizon(horizon)
         frame = self.frame(rows, name)
-        inputs, target = scaler_from_state(self.input_scaler), scaler_from_state(self.target_scaler)
+        inputs, target = self.input_scaler, self.target_scaler
         values = frame[self.features].to_numpy(dtype=np.float64)[-self.task.timestep:]
         if not np.isfinite(values).all():
             column = self.features[int(np.argwhere(~np.isfinite(values))[0][1])]
@@ -136,23 +119,3 @@ class Preprocessing(FittedState):
         stamps = pd.DatetimeIndex([frame.index[-1] + step * k for k in range(1, horizon + 1)])
         return pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"),
                              "step": np.arange(1, horizon + 1), self.target: forecast})
-
-
-
-def preprocessing_from_run(data_cfg: Mapping[str, Any], scalers: Mapping[str, Any]
-                           ) -> "Preprocessing | CheckinPreprocessing":
-    """The fitted preprocessing of a run, by what its ``scalers.json`` says it forecast."""
-    if scalers.get("kind") == "checkins":
-        from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
-
-        return CheckinPreprocessing.from_run(data_cfg, scalers)
-    return Preprocessing.from_run(data_cfg, scalers)
-
-
-def preprocessing_from_json(payload: Mapping[str, Any]) -> "Preprocessing | CheckinPreprocessing":
-    """An exported model's ``preprocessing.json`` back into its class."""
-    if payload.get("kind") == "checkins":
-        from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
-
-        return CheckinPreprocessing(**payload)
-    return Preprocessing(**payload)

@@ -6,13 +6,16 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from sweepcast.errors import SweepcastError
+from sweepcast.tracking import reading
+from sweepcast.tracking.views import RunView
+
+if TYPE_CHECKING:
+    from sweepcast.tracking.reading import Store
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ def default_direction(metric: str) -> str:
     return "maximize" if metric.endswith(HIGHER_IS_BETTER) else "minimize"
 
 
-def sweep_scope(client: MlflowClient, folder: Path, metric: str | None, direction: str | None) -> Scope:
+def sweep_scope(store: Store, folder: Path, metric: str | None, direction: str | None) -> Scope:
     """A sweep folder (``sweeps/<study_name>``): its ``best.yaml`` gives the study's metric and direction."""
     if not folder.is_dir():
         raise SweepcastError(f"{folder}: no such sweep folder (expected sweeps/<study_name> from a `train.py -m` run)")
@@ -63,37 +66,36 @@ def sweep_scope(client: MlflowClient, folder: Path, metric: str | None, directio
     if direction is None:  # the sweep's direction holds for the sweep's metric only
         direction = str(summary.get("direction") or "") if metric == swept_metric else ""
         direction = direction or default_direction(metric)
-    experiments = [e.experiment_id for e in client.search_experiments()]
+    experiments = reading.experiment_ids(store)
     return Scope(experiments, f"tags.study_name = {quote(study)}", f"study '{study}'", metric, direction)
 
 
-def experiment_scope(client: MlflowClient, name: str, metric: str | None, direction: str | None) -> Scope:
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        known = ", ".join(e.name for e in client.search_experiments()) or "none"
+def experiment_scope(store: Store, name: str, metric: str | None, direction: str | None) -> Scope:
+    experiment_id = reading.experiment_id(store, name)
+    if experiment_id is None:
+        known = ", ".join(reading.experiment_names(store)) or "none"
         raise SweepcastError(f"--experiment {name!r}: no such MLflow experiment (experiments: {known})")
     metric = metric or "val_rmse"
-    return Scope([experiment.experiment_id], "", f"experiment '{name}'", metric, direction or default_direction(metric))
+    return Scope([experiment_id], "", f"experiment '{name}'", metric, direction or default_direction(metric))
 
 
-def run_scope(client: MlflowClient, run_id: str, metric: str | None, direction: str | None) -> Scope:
+def run_scope(store: Store, run_id: str, metric: str | None, direction: str | None) -> Scope:
     """One run: nothing to rank, but its metric still decides whether it becomes the champion."""
-    try:
-        run = client.get_run(run_id)
-    except MlflowException:
-        raise SweepcastError(f"--run {run_id}: no such MLflow run in this store") from None
+    run = reading.find_run(store, run_id)
+    if run is None:
+        raise SweepcastError(f"--run {run_id}: no such MLflow run in this store")
     metric = metric or "val_rmse"
-    return Scope([run.info.experiment_id], f"attributes.run_id = {quote(run_id)}", f"run {run_id}", metric,
+    return Scope([run.experiment_id], f"attributes.run_id = {quote(run_id)}", f"run {run_id}", metric,
                  direction or default_direction(metric))
 
 
-def best_candidate(client: MlflowClient, scope: Scope) -> Candidate:
+def best_candidate(store: Store, scope: Scope) -> Candidate:
     """The best FINISHED run in ``scope`` that logged a model and the metric (baselines log no model)."""
     if scope.direction not in DIRECTIONS:
         raise SweepcastError(f"--direction: expected one of {DIRECTIONS}, got {scope.direction!r}")
-    found = finished_runs(client, scope)
+    found = finished_runs(store, scope)
     ranked = [run for run in found
-              if "model_uri" in run.data.tags and math.isfinite(run.data.metrics.get(scope.metric, math.nan))]
+              if "model_uri" in run.tags and math.isfinite(run.metrics.get(scope.metric, math.nan))]
     if not ranked:
         finished = len(found)
         raise SweepcastError(
@@ -101,23 +103,21 @@ def best_candidate(client: MlflowClient, scope: Scope) -> Candidate:
             f"({finished} finished run(s) in all; baselines and tracking.log_model=false runs have no model)"
         )
     pick = min if scope.direction == "minimize" else max
-    run = pick(ranked, key=lambda r: r.data.metrics[scope.metric])
-    scored = [r for r in found if math.isfinite(r.data.metrics.get(scope.metric, math.nan))]
-    overall = pick(scored, key=lambda r: r.data.metrics[scope.metric])
-    if overall.info.run_id != run.info.run_id:  # e.g. a GBDT won the sweep: say so, never hide it
+    run = pick(ranked, key=lambda r: r.metrics[scope.metric])
+    scored = [r for r in found if math.isfinite(r.metrics.get(scope.metric, math.nan))]
+    overall = pick(scored, key=lambda r: r.metrics[scope.metric])
+    if overall.run_id != run.run_id:  # e.g. a GBDT won the sweep: say so, never hide it
         log.warning("the best run of %s by %s is %s (%s = %.6g), which logged no model (a baseline, or "
                     "tracking.log_model=false); exporting the best run with a model instead",
-                    scope.label, scope.metric, overall.info.run_name, scope.metric, overall.data.metrics[scope.metric])
-    return Candidate(run.info.run_id, run.info.run_name or run.info.run_id, run.info.experiment_id, scope.metric,
-                     scope.direction, float(run.data.metrics[scope.metric]), run.data.tags["model_uri"], scope.label)
+                    scope.label, scope.metric, overall.name, scope.metric, overall.metrics[scope.metric])
+    return Candidate(run.run_id, run.name or run.run_id, run.experiment_id, scope.metric,
+                     scope.direction, float(run.metrics[scope.metric]), run.tags["model_uri"], scope.label)
 
 
-def finished_runs(client: MlflowClient, scope: Scope) -> list[Any]:
+def finished_runs(store: Store, scope: Scope) -> list[RunView]:
     """FINISHED runs in ``scope``, leaving out our own ``export`` runs (they hold a packaged copy)."""
-    status = "attributes.status = 'FINISHED'"
-    runs = client.search_runs(scope.experiment_ids, " and ".join(f for f in (scope.filter, status) if f),
-                              max_results=50_000)
-    return [r for r in runs if EXPORT_TAG not in r.data.tags]
+    runs = reading.finished_runs(store, scope.experiment_ids, scope.filter)
+    return [r for r in runs if EXPORT_TAG not in r.tags]
 
 
 def quote(text: str) -> str:

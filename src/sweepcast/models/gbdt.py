@@ -13,10 +13,13 @@ import time
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.multioutput import MultiOutputRegressor
 
+from sweepcast import checks
 from sweepcast.errors import ConfigError
-from sweepcast.models import spec as checks
 from sweepcast.models.recursive import recursive_forecast
+from sweepcast.models.spec import check_keys, non_negative, positive_int
 
 if TYPE_CHECKING:
     from sweepcast.data.pipeline import PreparedData
@@ -29,17 +32,15 @@ TREE_PARAMS = ("max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf"
 
 
 def validate(spec: Mapping[str, Any]) -> dict[str, Any]:
-    checks.check_keys(spec, KEYS)
-    rate = spec.get("learning_rate")
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
-        raise ConfigError("model.learning_rate", "a number in (0, 1]", rate)
+    check_keys(spec, KEYS)
+    rate = checks.number("model.learning_rate", spec.get("learning_rate"), 0, 1, low_open=True)  # checked first
     return {
-        "max_iter": checks.positive_int(spec, "max_iter"),
-        "learning_rate": float(rate),
-        "max_leaf_nodes": checks.positive_int(spec, "max_leaf_nodes", minimum=2),
-        "min_samples_leaf": checks.positive_int(spec, "min_samples_leaf"),
-        "l2_regularization": checks.non_negative(spec, "l2_regularization"),
-        "max_horizon": checks.positive_int({"max_horizon": spec.get("max_horizon", 24)}, "max_horizon"),
+        "max_iter": positive_int(spec, "max_iter"),
+        "learning_rate": rate,
+        "max_leaf_nodes": positive_int(spec, "max_leaf_nodes", minimum=2),
+        "min_samples_leaf": positive_int(spec, "min_samples_leaf"),
+        "l2_regularization": non_negative(spec, "l2_regularization"),
+        "max_horizon": checks.integer("model.max_horizon", spec.get("max_horizon", 24), 1),
     }
 
 
@@ -64,9 +65,6 @@ class GBDT:
         self.model: Any = None
 
     def fit(self, data: "PreparedData", seed: int) -> dict[str, float]:
-        from sklearn.ensemble import HistGradientBoostingRegressor
-        from sklearn.multioutput import MultiOutputRegressor
-
         check_task(self.params, data.task)
         steps = data.task.outputs
         trees = HistGradientBoostingRegressor(

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sweepcast.data.windows import input_rows
-from sweepcast.models import spec as checks
+from sweepcast.models.spec import check_keys
 
 if TYPE_CHECKING:
     from sweepcast.data.trajectories import CheckinData
@@ -25,7 +25,7 @@ KEYS = ("name",)
 
 
 def validate(spec: Mapping[str, Any]) -> None:
-    checks.check_keys(spec, KEYS)
+    check_keys(spec, KEYS)
 
 
 class LastCheckin:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
-from sweepcast.models import spec as checks
+from sweepcast.models.layers import dense_head, regularizer
+from sweepcast.models.spec import HeadSpec, RecurrentSpec, check_keys, head_spec, recurrent_spec
 
 if TYPE_CHECKING:
     import keras
@@ -20,22 +21,22 @@ KEYS = ("name", "layers", "units", "dropout", "activation", "head_units", "head_
 
 @dataclass(frozen=True)
 class LSTMSpec:
-    stack: checks.RecurrentSpec
-    head: checks.HeadSpec
+    stack: RecurrentSpec
+    head: HeadSpec
 
 
 def validate(spec: Mapping[str, Any]) -> LSTMSpec:
     """Parse and check ``model.*``; raises ConfigError naming the key."""
-    checks.check_keys(spec, KEYS)
-    return LSTMSpec(checks.recurrent_spec(spec), checks.head_spec(spec))
+    check_keys(spec, KEYS)
+    return LSTMSpec(recurrent_spec(spec), head_spec(spec))
 
 
 def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> "keras.Model":
     """A compiled-ready (not compiled) Keras model for windows of ``input_shape``."""
-    import keras
+    import keras  # here, not at the top: a spec is validated before TensorFlow loads
 
     s = validate(spec)
-    penalty = checks.regularizer(keras, s.head)
+    penalty = regularizer(keras, s.head)
     inputs = keras.Input(shape=input_shape, name="window")
     x = inputs
     for i, units in enumerate(s.stack.units):
@@ -48,4 +49,4 @@ def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 
         )(x)
         if s.stack.dropout > 0:
             x = keras.layers.Dropout(s.stack.dropout, name=f"dropout_{i + 1}")(x)
-    return keras.Model(inputs, checks.dense_head(keras, x, s.head, outputs), name="lstm")
+    return keras.Model(inputs, dense_head(keras, x, s.head, outputs), name="lstm")

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from sweepcast.errors import ConfigError
-from sweepcast.models import spec as checks
 from sweepcast.models.baselines import repeat, series
+from sweepcast.models.spec import check_keys, positive_int
 
 if TYPE_CHECKING:
     from sweepcast.data.pipeline import PreparedData
@@ -19,8 +19,8 @@ KEYS = ("name", "window")
 
 
 def validate(spec: Mapping[str, Any]) -> int:
-    checks.check_keys(spec, KEYS)
-    return checks.positive_int(spec, "window")
+    check_keys(spec, KEYS)
+    return positive_int(spec, "window")
 
 
 def check_task(spec: Mapping[str, Any], task: "ForecastTask") -> None:

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from sweepcast.models import spec as checks
 from sweepcast.models.baselines import repeat, series
+from sweepcast.models.spec import check_keys
 
 if TYPE_CHECKING:
     from sweepcast.data.pipeline import PreparedData
@@ -17,7 +17,7 @@ KEYS = ("name",)
 
 
 def validate(spec: Mapping[str, Any]) -> None:
-    checks.check_keys(spec, KEYS)
+    check_keys(spec, KEYS)
 
 
 class Persistence:

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from sweepcast import checks
 from sweepcast.errors import ConfigError
-from sweepcast.models import spec as checks
+from sweepcast.models.layers import dense_head, dropout, regularizer
+from sweepcast.models.spec import HeadSpec, check_keys, fraction, head_spec, positive_int
 
 if TYPE_CHECKING:
     import keras
@@ -33,22 +35,20 @@ class TransformerSpec:
     ff_units: int
     dropout: float
     readout: str
-    head: checks.HeadSpec
+    head: HeadSpec
 
 
 def validate(spec: Mapping[str, Any]) -> TransformerSpec:
     """Parse and check ``model.*``; raises ConfigError naming the key."""
-    checks.check_keys(spec, KEYS)
-    d_model, heads = checks.positive_int(spec, "d_model"), checks.positive_int(spec, "heads")
+    check_keys(spec, KEYS)
+    d_model, heads = positive_int(spec, "d_model"), positive_int(spec, "heads")
     if d_model % heads:
         raise ConfigError("model.heads", f"a divisor of model.d_model={d_model}", heads)
-    readout = spec.get("readout", "average")
-    if readout not in READOUTS:
-        raise ConfigError("model.readout", f"one of {READOUTS}", readout)
+    readout = checks.choice("model.readout", spec.get("readout", "average"), READOUTS)
     return TransformerSpec(
-        layers=checks.positive_int(spec, "layers"), d_model=d_model, heads=heads,
-        ff_units=checks.positive_int(spec, "ff_units"), dropout=checks.fraction(spec, "dropout"), readout=readout,
-        head=checks.head_spec(spec),
+        layers=positive_int(spec, "layers"), d_model=d_model, heads=heads,
+        ff_units=positive_int(spec, "ff_units"), dropout=fraction(spec, "dropout"), readout=readout,
+        head=head_spec(spec),
     )
 
 
@@ -61,27 +61,27 @@ def positional_encoding(length: int, depth: int) -> np.ndarray:
 
 
 def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> "keras.Model":
-    import keras
+    import keras  # here, not at the top: a spec is validated before TensorFlow loads
 
     s = validate(spec)
-    regularizer = checks.regularizer(keras, s.head)
+    penalty = regularizer(keras, s.head)
     timestep = input_shape[0]
     inputs = keras.Input(shape=input_shape, name="window")
-    x = keras.layers.Dense(s.d_model, kernel_regularizer=regularizer, name="projection")(inputs)
+    x = keras.layers.Dense(s.d_model, kernel_regularizer=penalty, name="projection")(inputs)
     # a constant added in the graph (no custom layer): the saved model loads anywhere Keras does
     x = x + keras.ops.convert_to_tensor(positional_encoding(timestep, s.d_model))[None, :, :]
-    x = checks.dropout(keras, s.dropout, "input_dropout")(x)
+    x = dropout(keras, s.dropout, "input_dropout")(x)
     for i in range(1, s.layers + 1):
         attended = keras.layers.MultiHeadAttention(num_heads=s.heads, key_dim=s.d_model // s.heads, dropout=s.dropout,
-                                                   kernel_regularizer=regularizer, name=f"attention_{i}")(x, x)
+                                                   kernel_regularizer=penalty, name=f"attention_{i}")(x, x)
         x = keras.layers.LayerNormalization(name=f"attention_norm_{i}")(keras.layers.Add(name=f"attention_add_{i}")([x, attended]))
-        ff = keras.layers.Dense(s.ff_units, activation="relu", kernel_regularizer=regularizer, name=f"ff_{i}")(x)
-        ff = keras.layers.Dense(s.d_model, kernel_regularizer=regularizer, name=f"ff_out_{i}")(ff)
-        ff = checks.dropout(keras, s.dropout, f"ff_dropout_{i}")(ff)
+        ff = keras.layers.Dense(s.ff_units, activation="relu", kernel_regularizer=penalty, name=f"ff_{i}")(x)
+        ff = keras.layers.Dense(s.d_model, kernel_regularizer=penalty, name=f"ff_out_{i}")(ff)
+        ff = dropout(keras, s.dropout, f"ff_dropout_{i}")(ff)
         x = keras.layers.LayerNormalization(name=f"ff_norm_{i}")(keras.layers.Add(name=f"ff_add_{i}")([x, ff]))
     if s.readout == "last":
         x = keras.layers.Cropping1D((timestep - 1, 0), name="last_step")(x)
         x = keras.layers.Flatten(name="readout")(x)
     else:
         x = keras.layers.GlobalAveragePooling1D(name="readout")(x)
-    return keras.Model(inputs, checks.dense_head(keras, x, s.head, outputs), name="transformer")
+    return keras.Model(inputs, dense_head(keras, x, s.head, outputs), name="transformer")

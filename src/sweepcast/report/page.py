@@ -57,7 +57,7 @@ def render(title: str, sections: list[Section]) -> str:
 
 def write(path: Path, page: str) -> Path:
     """Write atomically: a reader never sees half a report."""
-    from sweepcast.sweeper.outputs import write_atomic
+    from sweepcast.files import write_atomic
 
     write_atomic(path, page)
     return path

@@ -6,12 +6,15 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from sweepcast.errors import SweepcastError, first_line
 from sweepcast.sweeper.study import with_driver
+
+if TYPE_CHECKING:
+    from sweepcast.tracking.views import RunView
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +27,16 @@ class TrialRow:
     params: dict[str, Any]
     overrides: str
     seconds: float | None
-    run: Any = None  # mlflow.entities.Run, when the store has it
+    run: RunView | None = None  # the trial's MLflow run, when the store has it
 
     @property
     def family(self) -> str:
-        if self.run is not None and "model_family" in self.run.data.tags:
-            return self.run.data.tags["model_family"]
+        if self.run is not None and "model_family" in self.run.tags:
+            return self.run.tags["model_family"]
         return str(self.params.get("model", self.params.get("model.name", "?")))
 
     def metric(self, key: str) -> float | None:
-        return None if self.run is None else self.run.data.metrics.get(key)
+        return None if self.run is None else self.run.metrics.get(key)
 
 
 @dataclass
@@ -88,17 +91,15 @@ def multirun_value(folder: Path, path: tuple[str, ...]) -> Any:
 
 def tracking_store(folder: Path, given: str | None) -> str | None:
     """The MLflow store the sweep logged to (as ``multirun.yaml`` recorded it), if it can be opened here."""
-    from sweepcast.tracking import DEFAULT_STORE
+    from sweepcast.tracking.store import DEFAULT_STORE, SQLITE, sqlite_path
 
     uri = str(given or os.environ.get("MLFLOW_TRACKING_URI") or multirun_value(folder, ("tracking", "uri")) or DEFAULT_STORE)
-    if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):])
-        if not path.is_absolute():
-            path = path.resolve()
+    path = sqlite_path(uri)
+    if path is not None:
         if not path.is_file():
             log.warning("no MLflow store at %s: the report leaves out run metrics and curves (pass --tracking-uri)", path)
             return None
-        return f"sqlite:///{path}"
+        return f"{SQLITE}{path}"
     return uri
 
 
@@ -119,7 +120,7 @@ def load_sweep(folder: Path, storage: str | None = None, tracking_uri: str | Non
     except KeyError:
         raise SweepcastError(f"{folder}: the storage holds no study named '{name}'") from None
     except Exception as err:  # noqa: BLE001 - an unreachable or malformed storage URL: say which, in one line
-        from sweepcast.sweeper.study import redact
+        from sweepcast.redaction import redact
 
         raise SweepcastError(f"--storage {redact(url)}: cannot open the study ({first_line(err)})") from None
     uri = tracking_store(folder, tracking_uri)
@@ -131,18 +132,18 @@ def load_sweep(folder: Path, storage: str | None = None, tracking_uri: str | Non
                      study.direction.name.lower(), rows, best, study.user_attrs.get("mlflow_parent_run_id"), uri)
 
 
-def fetch_runs(uri: str, study: Any) -> dict[int, Any]:
+def fetch_runs(uri: str, study: Any) -> dict[int, RunView]:
     """Trial number -> its MLflow run (one query per run id the trials recorded)."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
+    from sweepcast.tracking import reading
 
-    client = MlflowClient(uri)
+    store = reading.reader(uri)
     found = {}
     for trial in study.get_trials(deepcopy=False):
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id:
-            try:
-                found[trial.number] = client.get_run(run_id)
-            except MlflowException:
+            run = reading.find_run(store, run_id)
+            if run is not None:
+                found[trial.number] = run
+            else:
                 log.warning("trial %d: MLflow run %s not in %s", trial.number, run_id, uri)
     return found

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from sweepcast.report.sweep_data import TrialRow
+from sweepcast.tasks import task_of_params
 
 MAX_CATEGORIES = 8  # numeric parameters with more distinct values are binned into quantiles
 BINS = 6
@@ -102,8 +103,8 @@ def config_bars(trials: list[TrialRow], swept: list[str], key: str, title: str, 
                               hovertext=[t.overrides for t, _ in rows]))
     if key == "test_rmse":
         persistence = [t.metric("baseline_test_rmse") for t, _ in rows]
-        checkins = any(t.run is not None and t.run.data.params.get("data.source") == "checkins" for t, _ in rows)
-        reference = "last check-in" if checkins else "persistence"
+        runs = [t.run for t, _ in rows if t.run is not None]  # a study forecasts one task
+        reference = task_of_params(runs[0].params).reference if runs else "persistence"
         figure.add_trace(go.Scatter(x=names, y=persistence, mode="markers", name=f"{reference} (same windows)",
                                     marker={"symbol": "diamond", "color": "#e45756"}))
     for family, value in baselines.items():

@@ -7,22 +7,18 @@ trial at all (the page then says so instead of drawing empty charts).
 from __future__ import annotations
 
 import html
-import io
 import itertools
 import logging
 import statistics
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
-import plotly.graph_objects as go
-
+from sweepcast.clock import clock
 from sweepcast.errors import SweepcastError, first_line
 from sweepcast.models import FAMILIES, is_network
 from sweepcast.report import sweep_figures as figures
 from sweepcast.report.page import Section, paragraph, render, table, write
 from sweepcast.report.sweep_data import SweepData, TrialRow, load_sweep
-from sweepcast.sweeper.outputs import clock
+from sweepcast.tasks import task_of_params
 
 log = logging.getLogger(__name__)
 REPORT = "report.html"
@@ -75,7 +71,7 @@ def header(sweep: SweepData) -> Section:
     starts = [t.datetime_start for t in sweep.study.get_trials(deepcopy=False) if t.datetime_start]
     ends = [t.datetime_complete for t in sweep.study.get_trials(deepcopy=False) if t.datetime_complete]
     any_run = next((t.run for t in sweep.trials if t.run is not None), None)
-    data = "?" if any_run is None else data_line(any_run.data.params, any_run.data.tags)
+    data = "?" if any_run is None else data_line(any_run.params, any_run.tags)
     rows = [
         ("study", sweep.study.study_name),
         ("data", data),
@@ -104,12 +100,7 @@ def header(sweep: SweepData) -> Section:
 
 def data_line(params: dict[str, str], tags: dict[str, str]) -> str:
     """Source, what is forecast, and the window, from a trial run's params."""
-    source = tags.get("data_source", params.get("data.source", "?"))
-    if params.get("data.source") == "checkins":
-        return (f"{source}, next check-in (gap, latitude, longitude), timestep {params.get('data.timestep', '?')} "
-                f"check-ins, split by {params.get('data.split.by', 'time')}")
-    return (f"{source}, target {params.get('data.target', '?')}, timestep {params.get('data.timestep', '?')}, "
-            f"horizon {params.get('data.horizon', '1')}")
+    return task_of_params(params).describe(params, tags.get("data_source", params.get("data.source", "?")))
 
 
 def heatmaps(sweep: SweepData, pairs: list[tuple[str, str]]) -> Section:
@@ -196,58 +187,18 @@ def best_trial(sweep: SweepData) -> Section:
     if overall.number != top.number:
         section.html += paragraph(f"The best trial, {overall.number}, has no MLflow run in this store; showing the "
                                   f"best trial that has one.", "note")
-    from mlflow.tracking import MlflowClient
+    from sweepcast.tracking import reading
 
-    client = MlflowClient(sweep.tracking_uri)
-    history = {key: [(m.step, m.value) for m in client.get_metric_history(top.run.info.run_id, key)]
-               for key in ("loss", "val_loss")}
+    store = reading.reader(sweep.tracking_uri)
+    history = {key: reading.metric_history(store, top.run.run_id, key) for key in ("loss", "val_loss")}
     curves = figures.loss_curves(history, f"trial {top.number}: training and validation loss")
     if curves is not None:
         section.figures.append(curves)
-    forecast = best_forecast(client, top)
-    if forecast is not None:
-        section.figures.append(forecast)
-    section.figures += best_checkins(top)
+    task = task_of_params(top.run.params)
+    text = reading.artifact_text(top.run.artifact_uri, task.prediction_table)
+    if text is not None:  # runs from before the table existed simply go without
+        section.figures += task.best_trial_figures(text, top.number, top.run.params)
     return section
-
-
-def best_checkins(trial: TrialRow) -> list[go.Figure]:
-    """A check-in run's map of true vs predicted next locations and its gap scatter, from the test
-    predictions it logged (none for series runs)."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from sweepcast.checkin_evaluation import MAP_POINTS
-    from sweepcast.report.checkin_figures import gaps_figure, locations_figure
-
-    try:
-        text = mlflow.artifacts.load_text(f"{trial.run.info.artifact_uri}/predictions/test_checkins.csv")
-    except (MlflowException, OSError):
-        return []
-    table = pd.read_csv(io.StringIO(text))
-    shown = table.head(MAP_POINTS)
-    return [locations_figure(shown, f"trial {trial.number}: next check-in, true vs predicted "
-                                    f"({len(shown)} test windows)"),
-            gaps_figure(table, f"trial {trial.number}: hours until the next check-in, true vs predicted")]
-
-
-def best_forecast(client: Any, trial: TrialRow) -> go.Figure | None:
-    """Forecast vs truth on the test split, from the table the run logged (runs from before it
-    existed simply go without)."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from sweepcast.report.forecast import forecast_figure
-
-    try:
-        text = mlflow.artifacts.load_text(f"{trial.run.info.artifact_uri}/predictions/test_step1.csv")
-    except (MlflowException, OSError):
-        return None
-    frame = pd.read_csv(io.StringIO(text), parse_dates=["timestamp"])
-    target = trial.run.data.params.get("data.target", "target")
-    return forecast_figure(pd.DatetimeIndex(frame["timestamp"]), frame["truth"].to_numpy(), frame["forecast"].to_numpy(),
-                           frame["persistence"].to_numpy(), f"trial {trial.number}: forecast vs truth (test split, step 1)",
-                           target)
 
 
 def build_report(sweep: SweepData, pairs: list[tuple[str, str]] | None = None) -> str:
@@ -264,12 +215,11 @@ def write_report(folder: Path, pairs: str | None = None, storage: str | None = N
     sweep = load_sweep(folder, storage, tracking_uri)
     path = write(folder / REPORT, build_report(sweep, parse_pairs(pairs)))
     if log_to_mlflow and sweep.tracking_uri and sweep.parent_run_id:
-        from mlflow.exceptions import MlflowException
-        from mlflow.tracking import MlflowClient
+        from sweepcast.tracking import TrackingError, attach_file
 
         try:
-            MlflowClient(sweep.tracking_uri).log_artifact(sweep.parent_run_id, str(path))
-        except (MlflowException, OSError) as err:  # the page is written; only its copy in MLflow is missing
+            attach_file(sweep.tracking_uri, sweep.parent_run_id, path)
+        except TrackingError as err:  # the page is written; only its copy in MLflow is missing
             log.warning("report not attached to MLflow run %s: %s", sweep.parent_run_id, first_line(err))
     log.info("sweep report: %s", path)
     return path

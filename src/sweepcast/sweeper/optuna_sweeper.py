@@ -14,7 +14,6 @@ import importlib
 import logging
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,30 +23,13 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sweepcast.errors import ConfigError, SweepcastError
+from sweepcast.errors import SweepcastError
 from sweepcast.sweeper.context import WORKER_ENV
-from sweepcast.sweeper.settings import DEFAULT_SAMPLED_TRIALS, SweepSettings, build, check_settings, direction_for
+from sweepcast.sweeper.plan import Plan, custom_search_space, grid_of, trial_budget
+from sweepcast.sweeper.settings import build, check_settings, direction_for
 from sweepcast.sweeper.space import SearchSpace, parse_space
 
 log = logging.getLogger(__name__)
-
-
-
-@dataclass
-class Plan:
-    """Everything fixed before the first trial: checked once, shared by the loop's helpers."""
-
-    settings: SweepSettings
-    space: SearchSpace
-    grid: list[dict[str, Any]] | None
-    n_trials: int
-    metric: str
-    direction: str
-    study_name: str
-    sweep_dir: Path
-    storage_url: str
-    tracking: dict[str, Any]
-    experiment: str
 
 
 class OptunaSweeper(Sweeper):
@@ -82,14 +64,18 @@ class OptunaSweeper(Sweeper):
             raise SweepcastError("hydra/launcher: our sweeper runs each worker's trials in-process with Hydra's "
                                  f"basic launcher, got {type(self.launcher).__name__}; use hydra.sweeper.n_jobs")
         plan = self.plan(arguments)
+        # here, not at the top: the session imports Optuna and MLflow, and this module is
+        # imported at every Hydra plugin scan (any train.py run, with or without -m)
         from sweepcast.sweeper.session import SweepSession
 
-        return SweepSession(self, plan).run()
+        return SweepSession(plan, self.worker, self.config, self.launcher).run()
 
     def plan(self, arguments: list[str]) -> Plan:
+        """Check the settings, the space and the composed job configs; fix the study's name,
+        folder, storage and budget."""
         settings = check_settings(self.raw)
         space = parse_space(arguments, settings.params)
-        grid = self.grid_of(space, settings)
+        grid = grid_of(space, settings)
         first, *others = space.points_to_check()
         config = self.job_config(space.overrides(first))
         metric = str(config.get("optimized_metric", "val_rmse"))
@@ -99,7 +85,7 @@ class OptunaSweeper(Sweeper):
             build(settings.sampler, "sampler", _optuna("samplers.BaseSampler"))
             build(settings.pruner, "pruner", _optuna("pruners.BasePruner"))
             custom_search_space(settings.custom_search_space)
-        n_trials = self.trial_budget(settings, grid)
+        n_trials = trial_budget(settings, grid)
         study_name = settings.study_name or self.default_study_name(space)
         sweep_dir = self.sweep_dir(study_name)
         storage = settings.storage or f"sqlite:///{(sweep_dir / 'optuna.db').resolve()}"
@@ -107,28 +93,9 @@ class OptunaSweeper(Sweeper):
         return Plan(settings, space, grid, n_trials, metric, direction_for(metric, settings.direction),
                     study_name, sweep_dir, storage, config["tracking"], experiment)
 
-    @staticmethod
-    def grid_of(space: SearchSpace, settings: SweepSettings) -> list[dict[str, Any]] | None:
-        """The grid points, or None for a sampled study."""
-        if settings.mode == "grid" and not space.is_discrete:
-            interval = next(p.name for p in space.params if not p.discrete)
-            raise ConfigError("hydra.sweeper.mode", f"'sample' or 'auto' ({interval} is an interval)", "grid")
-        if settings.mode == "grid" and settings.custom_search_space:
-            raise ConfigError("hydra.sweeper.mode", "'sample' or 'auto' with a custom_search_space", "grid")
-        sampled = settings.mode == "sample" or not space.is_discrete or settings.custom_search_space
-        return None if sampled else space.grid()
-
-    @staticmethod
-    def trial_budget(settings: SweepSettings, grid: list[dict[str, Any]] | None) -> int:
-        if grid is None:
-            return settings.n_trials or DEFAULT_SAMPLED_TRIALS
-        if settings.n_trials is not None and settings.n_trials > len(grid):
-            log.warning("n_trials=%d but the grid has %d points: each point runs once", settings.n_trials, len(grid))
-        return min(settings.n_trials or len(grid), len(grid))
-
     def job_config(self, overrides: Sequence[str]) -> dict[str, Any]:
         """Compose one job's config as the launcher will, and run the job's own config checks."""
-        from sweepcast.job import check_config
+        from sweepcast.run_spec import parse_run  # pandas/sklearn: not at Hydra's plugin scan
 
         try:
             composed = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
@@ -138,8 +105,7 @@ class OptunaSweeper(Sweeper):
                                  f"{' '.join(lines[:2])}") from None
         with open_dict(composed):
             del composed["hydra"]
-        config, _, _ = check_config(composed)
-        return config
+        return parse_run(composed).config
 
     def default_study_name(self, space: SearchSpace) -> str:
         """``<search>`` or ``<data>-<model>``, the swept keys, and a hash of the whole command."""
@@ -160,19 +126,7 @@ class OptunaSweeper(Sweeper):
 
 
 def _optuna(path: str) -> type:
+    """An Optuna class by dotted path, imported only when a plan is checked: this module loads
+    at every Hydra plugin scan, and Optuna need not."""
     module, name = path.rsplit(".", 1)
     return getattr(importlib.import_module(f"optuna.{module}"), name)
-
-
-def custom_search_space(path: str | None) -> Any:
-    """``module.function(cfg, trial) -> dict | None`` adding define-by-run parameters."""
-    if path is None:
-        return None
-    module, _, name = path.rpartition(".")
-    try:
-        function = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ConfigError("hydra.sweeper.custom_search_space", "an importable module.function", f"{path} ({err})") from None
-    if not callable(function):
-        raise ConfigError("hydra.sweeper.custom_search_space", "a callable", path)
-    return function

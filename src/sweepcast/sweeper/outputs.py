@@ -1,44 +1,27 @@
 """What a sweep leaves in its folder and its log: ``best.yaml``, ``trials.csv``, progress lines.
 
-Files are rewritten whole after every finished trial (write to a temporary file, then rename),
-so a reader, or a worker on another machine, never sees half a file.
+Files are rewritten whole after every finished trial (:func:`sweepcast.files.write_atomic`), so
+a reader, or a worker on another machine, never sees half a file. The listeners that call these
+after each trial are in :mod:`sweepcast.sweeper.sweep_files` and :mod:`sweepcast.sweeper.progress`.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import optuna
 import yaml
+from optuna.trial import TrialState
 
-if TYPE_CHECKING:
-    import optuna
-
-    from sweepcast.sweeper.space import SearchSpace
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; these files are for everyone who may read the folder
-    os.replace(tmp, path)
+from sweepcast.clock import clock
+from sweepcast.files import write_atomic
+from sweepcast.sweeper.space import SearchSpace
 
 
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def best_trial(study: "optuna.Study", trials: list[Any] | None = None) -> Any:
+def best_trial(study: optuna.Study, trials: list[Any] | None = None) -> Any:
     """The best COMPLETE trial among ``trials`` (default: the study's), or None
     (``study.best_trial`` raises when there is none)."""
-    from optuna.trial import TrialState
-
     complete = [t for t in (study.get_trials(deepcopy=False) if trials is None else trials)
                 if t.state == TrialState.COMPLETE]
     if not complete:
@@ -47,7 +30,7 @@ def best_trial(study: "optuna.Study", trials: list[Any] | None = None) -> Any:
     return pick(complete, key=lambda t: t.value)
 
 
-def trial_overrides(trial: Any, space: "SearchSpace") -> list[str]:
+def trial_overrides(trial: Any, space: SearchSpace) -> list[str]:
     """The overrides the trial ran with (stored on it), else rebuilt from its parameters."""
     stored = trial.user_attrs.get("overrides")
     if stored:
@@ -56,12 +39,13 @@ def trial_overrides(trial: Any, space: "SearchSpace") -> list[str]:
     return space.overrides({k: v for k, v in trial.params.items() if k in known})
 
 
-def write_best(folder: Path, study: "optuna.Study", best: Any, space: "SearchSpace", metric: str) -> dict[str, Any] | None:
-    """``best.yaml`` for the best trial the caller already picked (None: nothing to write yet)."""
+def best_summary(study: optuna.Study, best: Any, space: SearchSpace, metric: str) -> dict[str, Any] | None:
+    """What ``best.yaml`` holds for the best trial the caller already picked (None: no best yet);
+    the parent run's tags and the final log line show the same."""
     if best is None:
         return None
     overrides = trial_overrides(best, space)
-    summary = {
+    return {
         "study_name": study.study_name,
         "metric": metric,
         "direction": study.direction.name.lower(),
@@ -72,20 +56,21 @@ def write_best(folder: Path, study: "optuna.Study", best: Any, space: "SearchSpa
         "command": " ".join(["python train.py", *overrides]),
         "mlflow_run_id": best.user_attrs.get("mlflow_run_id"),
     }
-    write_atomic(folder / "best.yaml", yaml.safe_dump(summary, sort_keys=False, allow_unicode=True))
+
+
+def write_best(folder: Path, study: optuna.Study, best: Any, space: SearchSpace, metric: str) -> dict[str, Any] | None:
+    """``best.yaml`` for the best trial the caller already picked (None: nothing to write yet)."""
+    summary = best_summary(study, best, space, metric)
+    if summary is not None:
+        write_atomic(folder / "best.yaml", yaml.safe_dump(summary, sort_keys=False, allow_unicode=True))
     return summary
 
 
-def write_trials(folder: Path, study: "optuna.Study") -> None:
+def write_trials(folder: Path, study: optuna.Study) -> None:
+    """``trials.csv``: every trial of the study, one row each, with its parameters and attributes."""
     frame = study.trials_dataframe(attrs=("number", "state", "value", "datetime_start", "datetime_complete",
                                           "duration", "params", "user_attrs"))
     write_atomic(folder / "trials.csv", frame.to_csv(index=False))
-
-
-def clock(seconds: float) -> str:
-    seconds = max(int(round(seconds)), 0)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
 def progress_line(done: int, total: int, number: int, state: str, value: float | None, best: Any,

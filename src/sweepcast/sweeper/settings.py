@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from sweepcast.errors import ConfigError, SweepcastError
@@ -112,9 +114,6 @@ def direction_for(metric: str, configured: str | None) -> str:
 
 def build(spec: Mapping[str, Any] | None, name: str, base: type, **overrides: Any) -> Any:
     """Instantiate ``spec`` (a ``_target_`` mapping) and check it is an Optuna ``base``."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
     if spec is None:
         return None
     try:

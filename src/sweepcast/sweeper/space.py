@@ -154,6 +154,7 @@ def to_param(override: Override, origin: str) -> Param:
 
 def distribution(param: Param) -> Any:
     """The Optuna distribution a sampler draws this parameter from."""
+    # here, not at the top: this module loads at every Hydra plugin scan, and Optuna need not
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     if param.discrete:
@@ -169,6 +170,7 @@ def distribution(param: Param) -> Any:
 
 def suggest(trial: Any, space: SearchSpace) -> dict[str, Any]:
     """Values for one trial (fixed ones from an enqueued grid point or a retry are reused)."""
+    # here, not at the top: this module loads at every Hydra plugin scan, and Optuna need not
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
     values = {}

@@ -17,13 +17,19 @@ import time
 import warnings
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Sequence
+
+import optuna
+import sqlalchemy
+import sqlalchemy.exc
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.pool import NullPool
 
 from sweepcast.errors import SweepcastError
-
-if TYPE_CHECKING:
-    import optuna
-    from optuna.trial import FrozenTrial
+from sweepcast.redaction import redact
+from sweepcast.sweeper.internals import trial_id, trial_of
 
 log = logging.getLogger(__name__)
 
@@ -35,38 +41,15 @@ SQLITE = "sqlite:///"
 def quiet_experimental() -> Iterator[None]:
     """Heartbeats, their retry callback and ``fail_stale_trials`` are "experimental" in Optuna
     since 2.8/2.9; we rely on them knowingly, so their warnings would only be noise."""
-    import optuna
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         yield
 
 
-def fail_stale(study: "optuna.Study") -> None:
+def fail_stale(study: optuna.Study) -> None:
     """Mark trials whose worker stopped beating FAIL (the storage's callback requeues them)."""
-    import optuna
-
     with quiet_experimental():
         optuna.storages.fail_stale_trials(study)
-
-
-def redact_override(argument: str) -> str:
-    """A command-line argument with any storage password masked (for logs and tags)."""
-    key, sep, value = argument.partition("=")
-    if sep and key.lstrip("+~") == "hydra.sweeper.storage" and "${" not in value:
-        return f"{key}={redact(value)}"
-    return argument
-
-
-def redact(url: str) -> str:
-    """The storage URL with any password replaced by ``***`` (safe for logs, params, tags)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-        return url if parsed.password is None else parsed.render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is shown without its credentials part
-        return url.split("@")[-1] if "@" in url else url
 
 
 def with_driver(url: str) -> str:
@@ -83,11 +66,8 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def open_storage(url: str, heartbeat_interval: int, grace_period: int,
-                 on_stale: Callable[["optuna.Study", "FrozenTrial"], None]) -> Any:
+                 on_stale: Callable[[optuna.Study, FrozenTrial], None]) -> Any:
     """An RDB storage with heartbeats, or a one-line error naming the (redacted) URL."""
-    import optuna
-    import sqlalchemy.exc
-
     engine_kwargs: dict[str, Any] = {}
     path = sqlite_path(url)
     if path is not None:
@@ -110,34 +90,29 @@ def open_storage(url: str, heartbeat_interval: int, grace_period: int,
         raise SweepcastError(f"hydra.sweeper.storage: cannot open {redact(url)}: {first}") from None
 
 
-def load_study(storage: Any, name: str, direction: str, sampler: Any, pruner: Any) -> "optuna.Study":
+def load_study(storage: Any, name: str, direction: str, sampler: Any, pruner: Any) -> optuna.Study:
     """Create the study or continue it; refuse a rerun that flips the direction."""
-    import optuna
-
     study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
                                 pruner=pruner, load_if_exists=True)
     check_direction(study, direction)
     return study
 
 
-def check_direction(study: "optuna.Study", direction: str) -> None:
+def check_direction(study: optuna.Study, direction: str) -> None:
     """A rerun must optimise the same way as the study it continues."""
     if study.direction.name.lower() != direction:
         raise SweepcastError(f"hydra.sweeper.direction: study '{study.study_name}' exists with direction "
                              f"{study.direction.name.lower()}, got {direction}; pick another study_name")
 
 
-def is_counted(trial: "FrozenTrial") -> bool:
-    from optuna.trial import TrialState
-
+def is_counted(trial: FrozenTrial) -> bool:
+    """Finished for the budget: COMPLETE, PRUNED, or FAIL with a reason (see the module's rule)."""
     return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
         trial.state == TrialState.FAIL and FAIL_REASON in trial.user_attrs)
 
 
-def holds_slot(trial: "FrozenTrial") -> bool:
+def holds_slot(trial: FrozenTrial) -> bool:
     """Counted, or queued / running: part of the ``n_trials`` budget."""
-    from optuna.trial import TrialState
-
     return is_counted(trial) or trial.state in (TrialState.RUNNING, TrialState.WAITING)
 
 
@@ -167,9 +142,6 @@ def advisory_lock(url: str) -> Iterator[None]:
     """``pg_try_advisory_lock`` on its own autocommit connection (never idle in a transaction),
     polled up to :data:`LOCK_WAIT_SECONDS`; opened per use, so a worker holds no extra
     connection between claims."""
-    import sqlalchemy
-    from sqlalchemy.pool import NullPool
-
     engine = sqlalchemy.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
@@ -190,6 +162,7 @@ def advisory_lock(url: str) -> Iterator[None]:
 
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (released when the holder exits, even by ``kill -9``)."""
     with open(path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -198,14 +171,12 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def top_up(study: "optuna.Study", n_trials: int, grid: Sequence[dict[str, Any]] | None,
+def top_up(study: optuna.Study, n_trials: int, grid: Sequence[dict[str, Any]] | None,
            distributions: dict[str, Any]) -> int:
     """Queue WAITING trials until ``n_trials`` slots exist; return how many were queued.
 
     A grid queues its missing points in order (points already run or queued are skipped); a
     sampled study queues empty trials whose parameters the sampler draws when they are claimed."""
-    import optuna
-
     trials = study.get_trials(deepcopy=False)
     free = n_trials - sum(holds_slot(t) for t in trials)
     if free <= 0:
@@ -218,12 +189,12 @@ def top_up(study: "optuna.Study", n_trials: int, grid: Sequence[dict[str, Any]] 
     missing = [point for point in grid if point not in taken][:free]
     for point in missing:
         study.add_trial(optuna.create_trial(
-            state=optuna.trial.TrialState.WAITING, params=point,
+            state=TrialState.WAITING, params=point,
             distributions={name: distributions[name] for name in point}))
     return len(missing)
 
 
-def claim_next(study: "optuna.Study", storage: Any, n_trials: int, unique_params: bool = False) -> Any:
+def claim_next(study: optuna.Study, storage: Any, n_trials: int, unique_params: bool = False) -> Any:
     """Take the lowest-numbered WAITING trial within the budget as RUNNING (its first heartbeat
     recorded at once, so a worker killed right after is detected), or return None.
 
@@ -231,9 +202,6 @@ def claim_next(study: "optuna.Study", storage: Any, n_trials: int, unique_params
     is closed as FAIL with ``surplus``; with ``unique_params`` (grids) one whose parameters a
     lower-numbered trial already holds is closed as ``duplicate``. Closed trials are neither run
     nor counted. Every transition is guarded, so concurrent workers never both take a trial."""
-    import optuna
-    from optuna.trial import TrialState
-
     for _ in range(20):  # a lost race re-reads the study; 20 losses in a row means a stuck storage
         trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
         closed: set[int] = set()
@@ -242,43 +210,43 @@ def claim_next(study: "optuna.Study", storage: Any, n_trials: int, unique_params
             reason = "surplus" if len(below) >= n_trials else None
             if reason is None and unique_params and trial.params and any(t.params == trial.params for t in below):
                 reason = "duplicate"
-            if not transition(storage, trial._trial_id, TrialState.RUNNING):
+            storage_id = trial_id(trial)
+            if not transition(storage, storage_id, TrialState.RUNNING):
                 break  # another worker took or closed it: look again
             if reason is None:
-                storage.record_heartbeat(trial._trial_id)
-                return optuna.trial.Trial(study, trial._trial_id)
-            storage.set_trial_user_attr(trial._trial_id, reason, True)
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                storage.record_heartbeat(storage_id)
+                return trial_of(study, storage_id)
+            storage.set_trial_user_attr(storage_id, reason, True)
+            storage.set_trial_state_values(storage_id, TrialState.FAIL)
             closed.add(trial.number)
         else:
             return None
     raise SweepcastError("could not claim a trial after 20 attempts: is another process rewriting the study?")
 
 
-def transition(storage: Any, trial_id: int, state: Any) -> bool:
+def transition(storage: Any, storage_id: int, state: Any) -> bool:
     """Move a trial to ``state``; False when another process changed it first."""
-    from optuna.exceptions import UpdateFinishedTrialError
-
     try:
-        return bool(storage.set_trial_state_values(trial_id, state))
+        return bool(storage.set_trial_state_values(storage_id, state))
     except UpdateFinishedTrialError:
         return False
 
 
 @contextmanager
-def heartbeat(storage: Any, trial_id: int, interval: float) -> Iterator[None]:
-    """Record the trial's heartbeat now and every ``interval`` seconds while the block runs."""
-    storage.record_heartbeat(trial_id)
+def heartbeat(storage: Any, storage_id: int, interval: float) -> Iterator[None]:
+    """Record the trial's heartbeat now and every ``interval`` seconds while the block runs
+    (Optuna records heartbeats only inside ``study.optimize``, which ask/tell workers never call)."""
+    storage.record_heartbeat(storage_id)
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(interval):
             try:
-                storage.record_heartbeat(trial_id)
+                storage.record_heartbeat(storage_id)
             except Exception as err:  # noqa: BLE001 - a missed beat must not kill the trial
-                log.warning("heartbeat of trial %s failed: %s", trial_id, err)
+                log.warning("heartbeat of trial %s failed: %s", storage_id, err)
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread = threading.Thread(target=beat, name=f"heartbeat-{storage_id}", daemon=True)
     thread.start()
     try:
         yield
@@ -291,24 +259,21 @@ class StaleTrialHandler:
     """Heartbeat-stale trials (their worker died): requeue their parameters (``max_retry``
     times), then count them as failed; tell the caller so it can close the trial's MLflow run."""
 
-    def __init__(self, max_retry: int, on_stale: Callable[["FrozenTrial"], None]) -> None:
-        from optuna.storages import RetryHeartbeatStaleTrialCallback
-
+    def __init__(self, max_retry: int, on_stale: Callable[[FrozenTrial], None]) -> None:
         self.max_retry = max_retry
         with quiet_experimental():
             self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
         self.on_stale = on_stale
 
-    def __call__(self, study: "optuna.Study", trial: "FrozenTrial") -> None:
-        import optuna
-
-        retries = len(trial.system_attrs.get("retry_history", [])) + 1
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        with quiet_experimental():  # the public reader of Optuna's retry record is experimental too
+            retries = len(RetryHeartbeatStaleTrialCallback.retry_history(trial)) + 1
         log.warning("trial %d: its worker stopped sending heartbeats (killed?); %s", trial.number,
                     "running it again" if retries <= self.max_retry else "giving up on these parameters")
         if retries <= self.max_retry:
             self.retry(study, trial)
         else:  # a counted failure holding the slot, so a grid does not queue the point forever
             study.add_trial(optuna.create_trial(
-                state=optuna.trial.TrialState.FAIL, params=trial.params, distributions=trial.distributions,
+                state=TrialState.FAIL, params=trial.params, distributions=trial.distributions,
                 user_attrs={**trial.user_attrs, FAIL_REASON: f"its worker died {retries} times"}))
         self.on_stale(trial)

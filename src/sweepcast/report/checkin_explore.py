@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from sweepcast.data.checkins import haversine_km
-from sweepcast.data.trajectories import CheckinData, prepare_checkins
+from sweepcast.data.trajectories import CheckinData
 from sweepcast.report.checkin_figures import cleaning_figure
 from sweepcast.report.page import Section, paragraph, render, table
 
@@ -23,8 +23,8 @@ LAYOUT = {"template": "plotly_white"}
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def build_page(data_cfg: Mapping[str, Any]) -> str:
-    data = prepare_checkins(data_cfg)
+def build_page(data_cfg: Mapping[str, Any], data: CheckinData) -> str:
+    """The whole page for a check-in data config and the check-ins it prepared."""
     frame, report = data.frame, data.report
     summary = table([
         ("data", data.source), ("config", f"data={data_cfg.get('name')}"),

@@ -3,6 +3,6 @@ file instead of unpickling an object, so an exported folder holds no pickle at a
 
 from mlflow.models import set_model
 
-from sweepcast.export.pyfunc import RawForecaster
+from sweepcast.tracking.exported_model import RawForecaster
 
 set_model(RawForecaster())

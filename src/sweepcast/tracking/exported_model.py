@@ -1,0 +1,91 @@
+"""The exported model: an MLflow pyfunc that takes raw rows and returns forecasts in original units.
+
+Loaded by ``mlflow.pyfunc.load_model``, ``mlflow models serve`` and ``python -m sweepcast predict``
+alike, so all three give the same numbers. Its artifacts are the trained Keras network (an
+``mlflow.keras`` model directory) and ``preprocessing.json``; the ``sweepcast`` package travels
+in the model's ``code`` folder, so the directory is self-contained apart from its pinned pip
+requirements. The model is saved as code (``model_code.py``), never as a pickled object. The
+forecasting itself is the task's preprocessing's (:mod:`sweepcast.export.preprocessing`,
+:mod:`sweepcast.export.checkin_preprocessing`).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from sweepcast.errors import SweepcastError
+from sweepcast.tracking.store import TrackingError
+
+NETWORK, PREPROCESSING = "network", "preprocessing"
+MODEL_CODE = Path(__file__).with_name("model_code.py")
+
+
+class RawForecaster(mlflow.pyfunc.PythonModel):
+    """``predict(rows, params={"horizon": H})`` -> ``timestamp``, ``step``, ``<target>`` for the H
+    steps after the last row (a check-in model: ``user, time, step, gap_hours, lat, lon``, each
+    user's next check-in). A user error (missing column, too few rows, a horizon the model
+    cannot give) raises an ``MlflowException`` with a one-line message, which the scoring server
+    answers with HTTP 400."""
+
+    def load_context(self, context: Any) -> None:
+        import mlflow.keras  # here, not at the top: mlflow.keras imports TensorFlow
+
+        from sweepcast.tasks import preprocessing_from_json
+
+        with open(context.artifacts[PREPROCESSING], encoding="utf-8") as handle:
+            self.preprocessing = preprocessing_from_json(json.load(handle))
+        self.network = mlflow.keras.load_model(context.artifacts[NETWORK])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        horizon = (params or {}).get("horizon")
+        horizon = self.preprocessing.task.horizon if horizon is None else horizon
+        try:
+            return self.preprocessing.forecast(lambda window: self.network.predict(window, verbose=0), model_input,
+                                               horizon)
+        except SweepcastError as err:
+            raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from None
+
+
+def save_forecaster(folder: Path, network: str, preprocessing_file: Path, example: pd.DataFrame, output: pd.DataFrame,
+                    horizon: int, requirements: list[str]) -> None:
+    """Write the pyfunc into ``folder`` (must not exist): the network folder and preprocessing file
+    as its artifacts, ``example`` and its forecast ``output`` as its signature and input example."""
+    from mlflow.models import infer_signature
+
+    import sweepcast
+
+    with warnings.catch_warnings():  # MLflow's hint about the integer `step` column of the output
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(example, output, params={"horizon": horizon})
+    mlflow.pyfunc.save_model(
+        path=str(folder),
+        python_model=str(MODEL_CODE),  # code, not a pickled object
+        artifacts={NETWORK: network, PREPROCESSING: str(preprocessing_file)},
+        code_paths=[str(Path(sweepcast.__file__).parent)],
+        signature=signature,
+        input_example=(example, {"horizon": horizon}),
+        pip_requirements=requirements,
+    )
+
+
+class LoadedForecaster:
+    """An exported folder loaded as MLflow serves it (``python -m sweepcast predict``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.model = mlflow.pyfunc.load_model(str(folder))
+
+    def predict(self, rows: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """The forecast; TrackingError with MLflow's message for a request the model refuses."""
+        try:
+            return self.model.predict(rows, params=params)
+        except MlflowException as err:
+            raise TrackingError(err.message) from None
