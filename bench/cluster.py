@@ -546,6 +546,7 @@ def storage_worker(variant: str, url: str, n: int, out: Path) -> None:
         result["per_trial_ms"] = per_trial
     else:
         from sweepcast.sweeper import outputs
+        from sweepcast.sweeper.internals import trial_id
         from sweepcast.sweeper.study import (StaleTrialHandler, claim_next, fail_stale, heartbeat, load_study,
                                              open_storage, queue_lock, top_up)
 
@@ -585,7 +586,7 @@ def storage_worker(variant: str, url: str, n: int, out: Path) -> None:
                 fail_stale(study)
                 trial = claim_next(study, storage, n)
             t1 = time.perf_counter()
-            with heartbeat(storage, trial._trial_id, 10):
+            with heartbeat(storage, trial_id(trial), 10):
                 trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
                 x = trial.suggest_float("x", 0.0, 1.0)
                 trial.set_user_attr("overrides", [f"model.dropout={x}"])

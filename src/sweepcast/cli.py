@@ -21,8 +21,17 @@ from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
 
+from sweepcast import tracking
+from sweepcast.data.checkins import COLUMNS
 from sweepcast.errors import SweepcastError, first_line
-from sweepcast.tracking.store import DEFAULT_STORE  # shown in help; tracking.default_store() applies it
+from sweepcast.redaction import redact
+from sweepcast.tracking.store import (
+    DEFAULT_STORE,  # shown in help; tracking.default_store() applies it
+    TrackingError,
+    default_store,
+    existing_store,
+    ui_command,
+)
 
 if TYPE_CHECKING:
     from sweepcast.tracking.exported_model import LoadedForecaster
@@ -82,11 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb == "export":
             export(args)
         elif args.verb == "report":
-            from sweepcast.report.sweep_report import write_report
+            from sweepcast.report.sweep_report import write_report  # here, not at the top: plotly; --help stays light
 
             write_report(args.sweep, args.pairs, args.storage, args.tracking_uri, not args.no_mlflow)
         elif args.verb == "explore":
-            from sweepcast.report.explore import write_explore
+            from sweepcast.report.explore import write_explore  # here, not at the top: Hydra, plotly; --help stays light
 
             write_explore(args.overrides, args.out, args.mlflow, args.tracking_uri)
         elif args.verb == "ui":
@@ -103,9 +112,6 @@ def ui(args: argparse.Namespace) -> None:
     """Replace this process with ``mlflow ui`` on the project's store (signals reach it directly)."""
     if not 0 < args.port < 65536:
         raise SweepcastError(f"--port: expected a port number in 1..65535, got {args.port}")
-    from sweepcast.sweeper.study import redact
-    from sweepcast.tracking.store import default_store, existing_store, ui_command
-
     given = args.tracking_uri or default_store()
     if given.startswith(("http://", "https://")):
         raise SweepcastError(f"tracking store {given} is already a tracking server: open it in a browser")
@@ -120,7 +126,7 @@ def ui(args: argparse.Namespace) -> None:
 
 
 def export(args: argparse.Namespace) -> None:
-    from sweepcast import tracking
+    # here, not at the top: these import MLflow (~1.5 s); --help and bad arguments fail first
     from sweepcast.export.card import model_card
     from sweepcast.export.package import read_run, register, registered_name, write_export
     from sweepcast.export.select import best_candidate, experiment_scope, run_scope, sweep_scope
@@ -153,8 +159,6 @@ def read_rows(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise SweepcastError(f"{path}: file not found")
     if path.name.endswith((".txt", ".txt.gz")):  # SNAP check-ins: tab-separated, no header
-        from sweepcast.data.checkins import COLUMNS
-
         try:
             return pd.read_csv(path, sep="\t", header=None, names=list(COLUMNS), dtype=str, keep_default_na=False,
                                compression="infer")
@@ -170,7 +174,7 @@ def read_rows(path: Path) -> pd.DataFrame:
 
 
 def load_exported(folder: Path) -> "LoadedForecaster":
-    from sweepcast.tracking.exported_model import LoadedForecaster
+    from sweepcast.tracking.exported_model import LoadedForecaster  # here, not at the top: MLflow (~1 s)
 
     if not (folder / "MLmodel").is_file():
         raise SweepcastError(f"{folder}: not an exported model folder (no MLmodel file); make one with "
@@ -179,8 +183,6 @@ def load_exported(folder: Path) -> "LoadedForecaster":
 
 
 def predict(args: argparse.Namespace) -> None:
-    from sweepcast.tracking import TrackingError
-
     model = load_exported(args.model)
     rows = read_rows(args.input)
     params = {"horizon": args.horizon} if args.horizon is not None else None

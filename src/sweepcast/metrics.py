@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 
+from sweepcast.data.checkins import haversine_km
+
 
 def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(root_mean_squared_error(np.ravel(y_true), np.ravel(y_pred)))
@@ -72,8 +74,6 @@ def checkin_metrics(true: np.ndarray, pred: np.ndarray, true_scaled: np.ndarray,
     check-in study reported them (so its 0.086 / 0.354 compare); ``km_median``/``km_mean`` are
     great-circle misses and ``dt_minutes_mae`` the gap error, in units a user can act on.
     """
-    from sweepcast.data.checkins import haversine_km
-
     km = haversine_km(true[:, 1], true[:, 2], pred[:, 1], pred[:, 2])
     columns = [c for c in range(3) if np.ptp(true_scaled[:, c]) > 0]  # R² is undefined on a constant column
     scores = {

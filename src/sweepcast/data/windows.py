@@ -92,7 +92,7 @@ def window_dataset(
     ``inputs`` is ``[n, F]`` and ``targets`` ``[n]`` (already scaled, float32). Shuffling
     permutes window start indices only (a full shuffle costs one int64 per window).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # here, not at the top: TensorFlow takes seconds; config and data errors fail first
 
     count = window_count(len(inputs), timestep, horizon)
     if count < 1:
@@ -125,7 +125,7 @@ def rows_window_dataset(
     forecasts ``targets[rows[i]]`` (``[n, K]``). The caller picks rows whose windows stay inside
     one sequence (a check-in user); memory is one int64 per window, whatever ``timestep``.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # here, not at the top: TensorFlow takes seconds; config and data errors fail first
 
     if len(rows) < 1:
         raise DataError(f"no window of {timestep} steps to forecast")
@@ -143,7 +143,7 @@ def rows_window_dataset(
 def batched(starts: "tf.data.Dataset", count: int, gather: Any, batch_size: int, shuffle: bool,
             seed: int | None) -> "tf.data.Dataset":
     """Shuffle window indices (not windows), batch them, and gather each batch's windows."""
-    import tensorflow as tf
+    import tensorflow as tf  # here, not at the top: TensorFlow takes seconds; config and data errors fail first
 
     if shuffle:
         starts = starts.shuffle(count, seed=seed, reshuffle_each_iteration=True)

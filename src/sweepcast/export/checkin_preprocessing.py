@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sweepcast import checks
 from sweepcast.data.checkin_clean import clean_checkins
 from sweepcast.data.checkins import TIME_FORMAT, read_edges
 from sweepcast.data.sources import parse_rows
@@ -40,7 +41,7 @@ class CheckinPreprocessing(Serving):
         return 1
 
     def check_horizon(self, horizon: Any) -> int:
-        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon != 1:
+        if not checks.is_integer(horizon) or horizon != 1:
             raise SweepcastError(f"horizon: a check-in model forecasts the next check-in only (1), got {horizon!r}")
         return 1
 

@@ -14,11 +14,14 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 
+from sweepcast import checks
 from sweepcast.data.pipeline import SeriesSettings, model_frame, row_step
 from sweepcast.data.sources import parse_rows
 from sweepcast.errors import DataError, SweepcastError
 from sweepcast.export.serving import Serving
+from sweepcast.models.recursive import feed_back
 
 EXAMPLE_EXTRA_ROWS = 10  # a few rows more than the window, so cleaning (duplicates, dropped NaN) has room
 
@@ -41,8 +44,6 @@ class Preprocessing(Serving):
         pinned to the one training found, so a request's own spacing cannot change the grid."""
         clean = dict(self.data.get("clean") or {})
         if clean.get("freq") == "infer" and self.step:
-            from pandas.tseries.frequencies import to_offset  # pandas' own parser; only requests need it
-
             clean["freq"] = to_offset(pd.Timedelta(self.step)).freqstr
         return {**self.data, "clean": clean}
 
@@ -64,7 +65,7 @@ class Preprocessing(Serving):
         return task.outputs
 
     def check_horizon(self, horizon: Any) -> int:
-        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        if not checks.is_integer(horizon) or horizon < 1:
             raise SweepcastError(f"horizon: expected an integer >= 1, got {horizon!r}")
         limit = self.max_horizon()
         if limit is not None and horizon > limit:
@@ -97,8 +98,6 @@ class Preprocessing(Serving):
 
     def forecast(self, predict: Predict, rows: pd.DataFrame, horizon: int, name: str = "input") -> pd.DataFrame:
         """The next ``horizon`` values after the last row: ``timestamp``, ``step``, ``<target>``."""
-        from sweepcast.models.recursive import feed_back
-
         horizon = self.check_horizon(horizon)
         frame = self.frame(rows, name)
         inputs, target = self.input_scaler, self.target_scaler

@@ -16,7 +16,7 @@ MOVED = ("NETWORK", "PREPROCESSING", "RawForecaster")
 
 def __getattr__(name: str) -> Any:
     if name in MOVED:
-        from sweepcast.tracking import exported_model
+        from sweepcast.tracking import exported_model  # here, not at the top: MLflow (~1.4 s) loads on first use
 
         return getattr(exported_model, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

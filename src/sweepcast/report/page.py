@@ -13,6 +13,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from sweepcast.files import write_atomic
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
@@ -57,7 +59,5 @@ def render(title: str, sections: list[Section]) -> str:
 
 def write(path: Path, page: str) -> Path:
     """Write atomically: a reader never sees half a report."""
-    from sweepcast.files import write_atomic
-
     write_atomic(path, page)
     return path

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from statsmodels.tsa.seasonal import seasonal_decompose
 
 from sweepcast.data.calendar import DAY_PARTS, CalendarSpec, calendar_features
 from sweepcast.data.clean import CleanReport
@@ -83,8 +84,6 @@ def day_part_bars(target: pd.Series) -> go.Figure:
 
 def decomposition(target: pd.Series, step: pd.Timedelta) -> tuple[go.Figure | None, str]:
     """statsmodels' additive decomposition with a one-day period (in steps of the data)."""
-    from statsmodels.tsa.seasonal import seasonal_decompose
-
     period = int(round(pd.Timedelta("1D") / step)) if step > pd.Timedelta(0) else 0
     if period < 2 or len(target) < 2 * period:
         return None, f"no seasonal decomposition: a one-day period is {period} steps and the series has {len(target)}"

@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from sweepcast.errors import SweepcastError, first_line
-from sweepcast.sweeper.study import with_driver
+from sweepcast.redaction import redact
+from sweepcast.storage_url import with_driver
+from sweepcast.tracking.store import DEFAULT_STORE, SQLITE, sqlite_path
 
 if TYPE_CHECKING:
     from sweepcast.tracking.views import RunView
@@ -77,9 +81,6 @@ def sweep_storage(folder: Path, storage: str | None) -> str:
 
 def multirun_value(folder: Path, path: tuple[str, ...]) -> Any:
     """A value of the sweep's saved config, interpolations (``${oc.env:...}``) resolved as Hydra would."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
     file = folder / "multirun.yaml"
     if not file.is_file():
         return None
@@ -91,8 +92,6 @@ def multirun_value(folder: Path, path: tuple[str, ...]) -> Any:
 
 def tracking_store(folder: Path, given: str | None) -> str | None:
     """The MLflow store the sweep logged to (as ``multirun.yaml`` recorded it), if it can be opened here."""
-    from sweepcast.tracking.store import DEFAULT_STORE, SQLITE, sqlite_path
-
     uri = str(given or os.environ.get("MLFLOW_TRACKING_URI") or multirun_value(folder, ("tracking", "uri")) or DEFAULT_STORE)
     path = sqlite_path(uri)
     if path is not None:
@@ -104,8 +103,6 @@ def tracking_store(folder: Path, given: str | None) -> str | None:
 
 
 def load_sweep(folder: Path, storage: str | None = None, tracking_uri: str | None = None) -> SweepData:
-    import optuna
-
     if not folder.is_dir():
         raise SweepcastError(f"{folder}: no such sweep folder (expected sweeps/<study_name> from a `train.py -m` run)")
     best_file = folder / "best.yaml"
@@ -114,14 +111,14 @@ def load_sweep(folder: Path, storage: str | None = None, tracking_uri: str | Non
     url = sweep_storage(folder, storage)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
         raise SweepcastError(f"--storage {url}: no such SQLite file (it would be created empty)")
+    import optuna  # here, not at the top: Optuna takes ~0.2 s to import; a wrong folder or --storage fails first
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.load_study(study_name=name, storage=with_driver(url))  # the URL as the sweep opened it
     except KeyError:
         raise SweepcastError(f"{folder}: the storage holds no study named '{name}'") from None
     except Exception as err:  # noqa: BLE001 - an unreachable or malformed storage URL: say which, in one line
-        from sweepcast.redaction import redact
-
         raise SweepcastError(f"--storage {redact(url)}: cannot open the study ({first_line(err)})") from None
     uri = tracking_store(folder, tracking_uri)
     runs = fetch_runs(uri, study) if uri else {}
@@ -134,7 +131,7 @@ def load_sweep(folder: Path, storage: str | None = None, tracking_uri: str | Non
 
 def fetch_runs(uri: str, study: Any) -> dict[int, RunView]:
     """Trial number -> its MLflow run (one query per run id the trials recorded)."""
-    from sweepcast.tracking import reading
+    from sweepcast.tracking import reading  # here, not at the top: MLflow takes ~1 s to import; bad input fails first
 
     store = reading.reader(uri)
     found = {}

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from sweepcast import checks
 from sweepcast.report.sweep_data import TrialRow
 from sweepcast.tasks import task_of_params
 
@@ -21,7 +22,7 @@ LAYOUT = {"template": "plotly_white"}
 def bins(values: Sequence[Any]) -> tuple[list[str], list[str]]:
     """Each value's cell label, and the labels in axis order. Few distinct values stay as they are;
     many numeric values become quantile ranges, so a sampled interval still gives a readable grid."""
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    numeric = all(map(checks.is_number, values))
     labels = [str(v) for v in values]  # 1, 1.0 and True stay three cells, as the trials ran them
     if not numeric or len(set(labels)) <= MAX_CATEGORIES:
         ranked = sorted(zip(values, labels), key=lambda vl: (float(vl[0]), vl[1]) if numeric else vl[1])

@@ -55,7 +55,7 @@ def importance_order(sweep: SweepData, swept: list[str]) -> list[str]:
     """Swept parameters, most important first (Optuna's evaluator), else in study order."""
     if len(swept) < 2 or len(sweep.complete()) < 3:
         return swept
-    import optuna
+    import optuna  # here, not at the top: Optuna takes ~0.2 s to import; a wrong sweep folder fails first
 
     try:
         ranked = list(optuna.importance.get_param_importances(sweep.study, params=swept))
@@ -153,7 +153,7 @@ OPTUNA_PLOTS = ("plot_optimization_history", "plot_param_importances", "plot_int
 
 def optuna_plots(sweep: SweepData) -> Section:
     """Optuna's own plots, each skipped (with a note) where the study cannot support it."""
-    import optuna.visualization as vis
+    import optuna.visualization as vis  # here, not at the top: ~0.4 s to import; a wrong sweep folder fails first
 
     section, notes = Section("Optuna"), []
     for name in OPTUNA_PLOTS:
@@ -187,7 +187,7 @@ def best_trial(sweep: SweepData) -> Section:
     if overall.number != top.number:
         section.html += paragraph(f"The best trial, {overall.number}, has no MLflow run in this store; showing the "
                                   f"best trial that has one.", "note")
-    from sweepcast.tracking import reading
+    from sweepcast.tracking import reading  # here, not at the top: MLflow takes ~1 s to import; bad input fails first
 
     store = reading.reader(sweep.tracking_uri)
     history = {key: reading.metric_history(store, top.run.run_id, key) for key in ("loss", "val_loss")}
@@ -215,7 +215,7 @@ def write_report(folder: Path, pairs: str | None = None, storage: str | None = N
     sweep = load_sweep(folder, storage, tracking_uri)
     path = write(folder / REPORT, build_report(sweep, parse_pairs(pairs)))
     if log_to_mlflow and sweep.tracking_uri and sweep.parent_run_id:
-        from sweepcast.tracking import TrackingError, attach_file
+        from sweepcast.tracking import TrackingError, attach_file  # here: attach_file imports MLflow (~1 s)
 
         try:
             attach_file(sweep.tracking_uri, sweep.parent_run_id, path)

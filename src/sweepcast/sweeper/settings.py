@@ -17,6 +17,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from sweepcast import checks
 from sweepcast.errors import ConfigError, SweepcastError
 
 MODES = ("auto", "grid", "sample")
@@ -55,17 +56,10 @@ def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
         return f"hydra.sweeper.{name}"
 
     def integer(name: str, minimum: int, optional: bool = False) -> int | None:
-        value = raw.get(name)
-        if optional and value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(key(name), f"an integer >= {minimum}" + (" or null" if optional else ""), value)
-        return value
+        return checks.integer(key(name), raw.get(name), minimum, optional=optional)
 
     def choice(name: str, options: tuple[str | None, ...]) -> Any:
-        if raw.get(name) not in options:
-            raise ConfigError(key(name), f"one of {options}", raw.get(name))
-        return raw.get(name)
+        return checks.choice(key(name), raw.get(name), options)
 
     def target(name: str) -> Mapping[str, Any] | None:
         spec = plain(raw.get(name))
@@ -81,18 +75,13 @@ def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
             raise ConfigError(key(name), "letters, digits, '_', '.', '-' (max 120)" if pattern else "a string", value)
         return value
 
-    rate = raw.get("max_failure_rate", 0.5)
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
-        raise ConfigError(key("max_failure_rate"), "a number in [0, 1]", rate)
+    rate = checks.number(key("max_failure_rate"), raw.get("max_failure_rate", 0.5), 0, 1)
     params = plain(raw.get("params")) or {}
     if not isinstance(params, Mapping):
         raise ConfigError(key("params"), "a mapping of config key -> search expression", params)
     params = flatten_params(params)
     def flag(name: str, default: bool) -> bool:
-        value = raw.get(name, default)
-        if not isinstance(value, bool):
-            raise ConfigError(key(name), "true or false", value)
-        return value
+        return checks.boolean(key(name), raw.get(name, default))
 
     heartbeat = integer("heartbeat_interval", 1)
     grace = integer("grace_period", 1)

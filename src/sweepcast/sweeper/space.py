@@ -20,6 +20,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import IntervalSweep, Override, RangeSweep
 from hydra.errors import HydraException
 
+from sweepcast import checks
 from sweepcast.errors import ConfigError
 
 PRIMITIVE = (bool, int, float, str, type(None))
@@ -146,10 +147,10 @@ def to_param(override: Override, origin: str) -> Param:
     if len(set(map(repr, choices))) != len(choices):
         raise ConfigError(origin, "distinct values", override.input_line)
     step = None
-    if isinstance(value, RangeSweep) and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in choices):
+    if isinstance(value, RangeSweep) and all(map(checks.is_number, choices)):
         step = value.step
     return Param(name, choices=tuple(choices), texts=tuple(texts), step=step,
-                 integer=all(isinstance(c, int) and not isinstance(c, bool) for c in choices))
+                 integer=all(map(checks.is_integer, choices)))
 
 
 def distribution(param: Param) -> Any:

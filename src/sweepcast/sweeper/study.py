@@ -29,6 +29,7 @@ from sqlalchemy.pool import NullPool
 
 from sweepcast.errors import SweepcastError
 from sweepcast.redaction import redact
+from sweepcast.storage_url import with_driver
 from sweepcast.sweeper.internals import trial_id, trial_of
 
 log = logging.getLogger(__name__)
@@ -50,15 +51,6 @@ def fail_stale(study: optuna.Study) -> None:
     """Mark trials whose worker stopped beating FAIL (the storage's callback requeues them)."""
     with quiet_experimental():
         optuna.storages.fail_stale_trials(study)
-
-
-def with_driver(url: str) -> str:
-    """``postgresql://`` and ``postgres://`` (Heroku-style, which SQLAlchemy refuses) through
-    psycopg 3, the driver we ship; explicit, so the URL means the same under any SQLAlchemy."""
-    for scheme in ("postgresql://", "postgres://"):
-        if url.startswith(scheme):
-            return "postgresql+psycopg://" + url[len(scheme):]
-    return url
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -19,8 +19,12 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+import sweepcast
 from sweepcast.errors import SweepcastError
+from sweepcast.tasks import preprocessing_from_json
 from sweepcast.tracking.store import TrackingError
 
 NETWORK, PREPROCESSING = "network", "preprocessing"
@@ -37,15 +41,11 @@ class RawForecaster(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         import mlflow.keras  # here, not at the top: mlflow.keras imports TensorFlow
 
-        from sweepcast.tasks import preprocessing_from_json
-
         with open(context.artifacts[PREPROCESSING], encoding="utf-8") as handle:
             self.preprocessing = preprocessing_from_json(json.load(handle))
         self.network = mlflow.keras.load_model(context.artifacts[NETWORK])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
         horizon = (params or {}).get("horizon")
         horizon = self.preprocessing.task.horizon if horizon is None else horizon
         try:
@@ -59,10 +59,6 @@ def save_forecaster(folder: Path, network: str, preprocessing_file: Path, exampl
                     horizon: int, requirements: list[str]) -> None:
     """Write the pyfunc into ``folder`` (must not exist): the network folder and preprocessing file
     as its artifacts, ``example`` and its forecast ``output`` as its signature and input example."""
-    from mlflow.models import infer_signature
-
-    import sweepcast
-
     with warnings.catch_warnings():  # MLflow's hint about the integer `step` column of the output
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(example, output, params={"horizon": horizon})

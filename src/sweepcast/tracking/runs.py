@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import mlflow
+from mlflow.models import Model, infer_signature
 from mlflow.tracking import MlflowClient
 
 from sweepcast.errors import TrialPruned
@@ -115,7 +116,6 @@ def log_file(path: str | Path, folder: str | None = None) -> None:
 def log_keras_model(model: "keras.Model", example_input: Any) -> str:
     """Log with a signature and input example; pinned requirements skip MLflow's slow inference."""
     import keras  # here, not at the top: TensorFlow loads only for runs that train a network
-    from mlflow.models import Model, infer_signature
 
     signature = infer_signature(example_input, model.predict(example_input, verbose=0))
     # MLflow predicts on the example while saving: route Keras' progress bars to absl's
