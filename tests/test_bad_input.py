@@ -166,6 +166,31 @@ def test_unreachable_storage_names_it_without_its_password(tmp_path: Path) -> No
     assert runs(tmp_path) == [] or all(r.info.status != "FINISHED" for r in runs(tmp_path))
 
 
+def test_an_empty_or_foreign_study_file_is_refused_not_started_over(tmp_path: Path) -> None:
+    """Issue 20.5: a zero-byte optuna.db (or one that is no Optuna study) used to start a new
+    study over it; now one line, the file untouched, no sweep files, no MLflow run."""
+    import sqlite3
+
+    folder = tmp_path / "sweeps" / "kept"
+    folder.mkdir(parents=True)
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    for name, content, expected in (("empty", b"", "is empty (0 bytes)"),
+                                    ("garbage", b"not a database, just text " * 40, "is not an SQLite database"),
+                                    ("foreign", foreign.read_bytes(), "holds no Optuna study tables")):
+        (folder / "optuna.db").write_bytes(content)
+        done = train(tmp_path, "-m", "trainer=smoke", "model.layers=1,2", "hydra.sweeper.study_name=kept")
+        output = done.stdout + done.stderr
+        errors = [line for line in output.splitlines() if "[ERROR]" in line]
+        assert done.returncode == 2 and len(errors) == 1, (name, output[-3000:])
+        assert "hydra.sweeper.storage" in errors[0] and expected in errors[0], (name, errors[0])
+        assert "Traceback" not in output
+        assert (folder / "optuna.db").read_bytes() == content, name
+        assert not (folder / "best.yaml").exists() and not (folder / "trials.csv").exists()
+        assert runs(tmp_path) == []
+
+
 @pytest.mark.slow
 def test_a_bad_rerun_leaves_the_study_and_its_runs_as_they_were(tmp_path: Path) -> None:
     """A finished study, then reruns of it that must be refused: nothing in it changes."""

@@ -229,6 +229,27 @@ def test_bad_export_and_predict_arguments(swept: Path, args: list[str], expected
     assert len(client(swept).search_model_versions(f"name = '{REGISTERED}'")) == versions  # nothing registered
 
 
+def test_force_replaces_an_export_and_nothing_else(swept: Path) -> None:
+    """Issue 20.1: --to the working folder, the store, a sweep or a user's folder is refused with
+    one line, --force or not, and everything stays; an earlier export is still replaced."""
+    (swept / "notes.txt").write_text("the user's own file")
+    (swept / "mine").mkdir(exist_ok=True)
+    (swept / "mine" / "data.csv").write_text("a,b\n1,2\n")
+    runs = len(client(swept).search_runs([e.experiment_id for e in client(swept).search_experiments()]))
+    (sweep,) = (swept / "sweeps").glob("*/optuna.db")
+    for to in (str(swept), ".", "..", "mlruns", "mlruns/artifacts", "sweeps", str(sweep.parent / "x"), "mine"):
+        done = sweepcast(swept, "export", "--experiment", "livestream", "--to", to, "--force")
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert done.returncode == 2 and len(errors) == 1 and "--to" in errors[0], (to, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr
+    assert (swept / "notes.txt").read_text() == "the user's own file" and (swept / "mine" / "data.csv").is_file()
+    assert sweep.is_file() and (swept / "exports" / "best" / "MLmodel").is_file()
+    assert len(client(swept).search_runs([e.experiment_id for e in client(swept).search_experiments()])) == runs
+    done = sweepcast(swept, "export", "--experiment", "livestream", "--to", "exports/best", "--force")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (swept / "exports" / "best" / ".sweepcast-export").is_file()
+
+
 def test_a_winning_baseline_is_reported_not_hidden(swept: Path) -> None:
     """Baselines log no model; when one wins, export says so and takes the best run with a model."""
     assert_ok(train(swept, "trainer=smoke", "trainer.max_points=600", "data.timestep=20", "model=persistence",

@@ -164,3 +164,19 @@ def test_best_yaml_and_progress_line(tmp_path: Path) -> None:
     assert len((tmp_path / "trials.csv").read_text().splitlines()) == 4
     line = outputs.progress_line(2, 10, 5, "PRUNED", 3.25, study.best_trial, 75, 3700)
     assert line == "trial 2/10  #5 PRUNED  3.25  best 2 (#1)  elapsed 1m15s  ETA 1h01m40s"
+
+
+def test_a_real_study_file_passes_the_check_and_others_are_named(tmp_path) -> None:
+    import optuna
+
+    from sweepcast.sweeper.study import check_study_file
+
+    good = tmp_path / "optuna.db"
+    optuna.create_study(storage=f"sqlite:///{good}", study_name="s")
+    check_study_file(good)  # a study Optuna wrote: accepted
+    (tmp_path / "empty.db").write_bytes(b"")
+    with pytest.raises(SweepcastError, match=r"empty\.db is empty \(0 bytes\); move it away"):
+        check_study_file(tmp_path / "empty.db")
+    (tmp_path / "folder.db").mkdir()
+    with pytest.raises(SweepcastError, match="is a folder"):
+        check_study_file(tmp_path / "folder.db")

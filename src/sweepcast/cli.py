@@ -24,12 +24,14 @@ import pandas as pd
 from sweepcast import tracking
 from sweepcast.data.checkins import COLUMNS
 from sweepcast.errors import SweepcastError, first_line
+from sweepcast.export.target import check_target
 from sweepcast.redaction import redact
 from sweepcast.tracking.store import (
     DEFAULT_STORE,  # shown in help; tracking.default_store() applies it
     TrackingError,
     default_store,
     existing_store,
+    sqlite_path,
     ui_command,
 )
 
@@ -134,6 +136,9 @@ def export(args: argparse.Namespace) -> None:
     if sum(x is not None for x in (args.sweep, args.experiment, args.run)) != 1:
         raise SweepcastError("export: give exactly one of a sweep folder (sweeps/<name>), --experiment NAME or --run ID")
     uri = tracking.existing_store(args.tracking_uri)
+    database = sqlite_path(uri)
+    store_folder = database.parent if database is not None else None  # a server keeps its own files
+    check_target(args.to, args.force, store_folder, [args.sweep] if args.sweep is not None else [])
     tracking.use_store({"uri": uri})  # the export run and runs:/ artifact paths go to this store
     store = tracking.reader(uri)
     if args.sweep is not None:
@@ -147,7 +152,8 @@ def export(args: argparse.Namespace) -> None:
              candidate.run_id, candidate.run_name, candidate.value)
     run = read_run(store, candidate)
     name = args.name or registered_name(run, tracking.experiment_name(store, candidate.experiment_id))
-    write_export(candidate, run, args.to, args.force, model_card(store, candidate, run, scope, name, args.to))
+    write_export(candidate, run, args.to, args.force, model_card(store, candidate, run, scope, name, args.to),
+                 store_folder)
     log.info("wrote %s (MLflow pyfunc with its preprocessing, MODEL_CARD.md)", args.to)
     _, outcome = register(store, candidate, run, args.to, name)
     log.info("registry '%s': %s", name, outcome)

@@ -23,6 +23,7 @@ from sweepcast.data.sources import load_source, source
 from sweepcast.errors import DataError, SweepcastError, first_line
 from sweepcast.export.select import EXPORT_TAG, Candidate
 from sweepcast.export.serving import Serving
+from sweepcast.export.target import check_target, write_marker
 from sweepcast.tasks import preprocessing_from_json
 from sweepcast.tracking import reading, registry
 from sweepcast.tracking.exported_model import save_forecaster
@@ -91,16 +92,17 @@ def save_model(candidate: Candidate, run: RunArtifacts, folder: Path) -> pd.Data
 
 
 def write_export(candidate: Candidate, run: RunArtifacts, to: Path, force: bool,
-                 card: str) -> None:
-    """Build the model and its card under a temporary name beside ``to``, then move it into place."""
-    occupied = (to.is_dir() and any(to.iterdir())) or (to.exists() and not to.is_dir())
-    if occupied and not force:
-        raise SweepcastError(f"--to {to}: already exists; pass --force to replace it")
+                 card: str, store: Path | None = None) -> None:
+    """Build the model and its card under a temporary name beside ``to``, then move it into place
+    (``store``: the local MLflow store's folder, never to be replaced; see :mod:`~sweepcast.export.target`)."""
+    check_target(to, force, store)
+    to = to.resolve()
     to.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{to.name}.", dir=to.parent))
     try:
         save_model(candidate, run, staging / "model")
         (staging / "model" / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+        write_marker(staging / "model", candidate.run_id)
         replace_dir(staging / "model", to)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import sqlite3
 import threading
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Sequence
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 FAIL_REASON = "fail_reason"
 SQLITE = "sqlite:///"
+OPTUNA_TABLES = {"studies", "trials", "version_info"}  # in every Optuna RDB schema (checked on 5.0.0)
 
 
 @contextmanager
@@ -73,6 +75,8 @@ def open_storage(url: str, heartbeat_interval: int, grace_period: int,
     try:
         # under the queue lock: workers starting together would race to create the schema
         with quiet_experimental(), queue_lock(url):
+            if path is not None and path.exists():  # under the lock: a worker creating it has finished
+                check_study_file(path)
             return optuna.storages.RDBStorage(
                 with_driver(url), engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period, heartbeat_stale_trial_callback=on_stale,
@@ -80,6 +84,29 @@ def open_storage(url: str, heartbeat_interval: int, grace_period: int,
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SweepcastError(f"hydra.sweeper.storage: cannot open {redact(url)}: {first}") from None
+
+
+def check_study_file(path: Path) -> None:
+    """An existing SQLite study file must hold Optuna's schema: opening an empty or foreign file
+    would silently start a new study over it (every trial rerun, best.yaml and trials.csv
+    overwritten, a second parent run)."""
+    problem = ""
+    if path.is_dir():
+        problem = "is a folder"
+    elif path.stat().st_size == 0:
+        problem = "is empty (0 bytes)"
+    else:
+        try:
+            with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+                tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as err:
+            problem = f"is not an SQLite database ({err})"
+        else:
+            if not OPTUNA_TABLES <= tables:
+                problem = "holds no Optuna study tables"
+    if problem:
+        raise SweepcastError(f"hydra.sweeper.storage: {path} {problem}; move it away to start a new study, or point "
+                             "hydra.sweeper.storage at the study's own file")
 
 
 def load_study(storage: Any, name: str, direction: str, sampler: Any, pruner: Any) -> optuna.Study:
