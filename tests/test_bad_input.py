@@ -43,6 +43,11 @@ FILES = {
     "bad_time.txt": checkin_lines() + "3\tyesterday\t40.7\t-73.9\t5\n",
     "bad_latitude.txt": checkin_lines() + "3\t2010-10-01T00:00:00Z\t97.5\t-73.9\t5\n",
     "short_users.txt": checkin_lines(users=20, per_user=12),
+    "all_nan.csv": "timestamp,value\n" + "".join(f"2024-01-01 {h:02d}:{m:02d}:00,\n" for h in range(8) for m in range(60)),
+    "nan_extra.csv": "timestamp,value,extra\n" + "".join(f"2024-01-01 {h:02d}:{m:02d}:00,{m % 7},\n"
+                                                         for h in range(8) for m in range(60)),
+    "huge.csv": "timestamp,value\n" + "".join(f"2024-01-01 {h:02d}:{m:02d}:00,{(-1) ** m * 1e308}\n"
+                                             for h in range(8) for m in range(60)),
 }
 
 # name -> (overrides with {tmp} for the test's folder, text the single error line must contain)
@@ -96,6 +101,16 @@ CASES: dict[str, tuple[list[str], str]] = {
     "series baseline on check-ins": (["data=checkins", "model=persistence"], "model.name"),
     "check-in baseline on a series": (["model=last_checkin"], "a family for series data"),
     "series metric on check-ins": (["data=checkins", "optimized_metric=val_smape"], "optimized_metric"),
+    # issue 20.6: found before any run, not as scikit-learn's "Input contains NaN" after it opened
+    "all-NaN target column": (["data=csv_series", "data.path={tmp}/all_nan.csv", "model=persistence"],
+                              "column 'value' holds no value"),
+    "all-NaN extra column": (["data=csv_series", "data.path={tmp}/nan_extra.csv", "data.features=all",
+                              "model=persistence"], "column 'extra' holds no value"),
+    "values near 1e308": (["data=csv_series", "data.path={tmp}/huge.csv", "model=persistence"],
+                          "column 'value' holds values too large to scale"),
+    "diverging training": (["trainer=smoke", "trainer.max_points=600", "data.timestep=20", "model.units=8",
+                            "trainer.optimizer=sgd", "model.activation=relu", "trainer.learning_rate=9.9"],
+                           "forecasts are not finite"),
 }
 
 

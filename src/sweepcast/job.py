@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -71,11 +72,23 @@ def train_and_evaluate(data: Any, spec: RunSpec) -> dict[str, float]:
     baseline, and which tables and pages a run keeps, is the task's (:mod:`sweepcast.tasks`).
     """
     model, fitted, predict = fit_network(data, spec) if spec.model.network else fit_baseline(data, spec)
-    evaluation = spec.task.evaluate(data, predict, fitted, spec.tracking.plotlyjs)
+    evaluation = spec.task.evaluate(data, finite(predict), fitted, spec.tracking.plotlyjs)
     log_evaluation(evaluation)
     tracking.log_json(spec.task.fitted_state(data).to_json(), "preprocessing/scalers.json")
     log_model_and_log(model if spec.model.network else None, data, spec)
     return evaluation.metrics
+
+
+def finite(predict: Any) -> Any:
+    """``predict`` that refuses NaN/inf forecasts in one line: a diverged network's outputs would
+    otherwise fail inside scikit-learn's metrics with a traceback."""
+    def checked(split: str) -> np.ndarray:
+        forecast = np.asarray(predict(split))
+        if not np.isfinite(forecast).all():
+            raise SweepcastError(f"the model's {split} forecasts are not finite (NaN or inf): training diverged; "
+                                 "lower trainer.learning_rate or use another trainer.optimizer")
+        return forecast
+    return checked
 
 
 def log_evaluation(evaluation: Evaluation) -> None:

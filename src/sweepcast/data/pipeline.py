@@ -151,6 +151,7 @@ def prepare(data_cfg: "Mapping[str, Any] | SeriesSettings", max_points: int | No
     settings = data_cfg if isinstance(data_cfg, SeriesSettings) else SeriesSettings.from_config(data_cfg)
     task = settings.task
     raw, source = load_source(settings.config)
+    check_columns(raw, settings.target, resolve_features(raw, source, settings.target, settings.features), source)
     frame, features, report = model_frame(raw, source, settings, max_points)
     target = settings.target
     bounds = split_bounds(len(frame), settings.split)
@@ -159,6 +160,7 @@ def prepare(data_cfg: "Mapping[str, Any] | SeriesSettings", max_points: int | No
     train_start, train_stop = bounds.train
     input_values = frame[features].to_numpy(dtype=np.float64)
     target_values = frame[[target]].to_numpy(dtype=np.float64)
+    check_magnitudes(np.hstack([target_values, input_values]), [target, *features], source)
     input_scaler.fit(input_values[train_start:train_stop])
     target_scaler.fit(target_values[train_start:train_stop])
     prepared = PreparedData(
@@ -207,6 +209,29 @@ def model_frame(
         frame = frame.join(extra)
         features = unique([*features, *extra.columns])
     return frame, features, report
+
+
+def check_columns(raw: pd.DataFrame, target: str, features: list[str], source: str) -> None:
+    """A column a model reads must hold numbers: an all-NaN one would only fail deep in training
+    or scoring (scikit-learn's ``Input contains NaN``), after the run was opened."""
+    for column in unique([target, *features]):
+        if column in raw.columns and not raw[column].notna().any():
+            fix = "choose another data.target" if column == target else "drop it from data.features"
+            raise DataError(f"{source}: column '{column}' holds no value (every cell is empty or NaN); {fix} "
+                            "or fix the file")
+
+
+def check_magnitudes(values: np.ndarray, columns: list[str], source: str) -> None:
+    """Values so large (|x| near 1e308) that their range or spread overflows float64 make every
+    scaler and metric inf or NaN; refuse them before any run exists."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.ptp(values, axis=0) + np.std(values, axis=0) if len(values) else np.zeros(values.shape[1])
+    bad = np.flatnonzero(~np.isfinite(spread))
+    if bad.size:
+        column = int(bad[0])
+        peak = float(np.nanmax(np.abs(values[:, column])))
+        raise DataError(f"{source}: column '{columns[column]}' holds values too large to scale (up to {peak:.3g}: "
+                        "their range overflows float64); rescale it, e.g. to other units")
 
 
 def row_step(index: pd.DatetimeIndex, name: str) -> pd.Timedelta:
