@@ -40,3 +40,7 @@ class TrialPruned(Exception):
         super().__init__(f"pruned after epoch {epoch} (val_rmse {value:.6g})")
         self.epoch = epoch
         self.value = value
+
+
+class Terminated(KeyboardInterrupt):
+    """A signal (SIGTERM) stopped the job: handled like Ctrl-C, so its MLflow run ends KILLED."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweepcast import tracking
 from sweepcast.data.windows import input_rows
-from sweepcast.errors import SweepcastError, TrialPruned
+from sweepcast.errors import SweepcastError, Terminated, TrialPruned
 from sweepcast.fitting import configure_threads, fit, predict_split, seed_everything, trial_reporter, val_rmse_callback
 from sweepcast.models import build_model
 from sweepcast.redaction import redact_override
@@ -200,6 +201,8 @@ def main(cfg: DictConfig) -> float:
     In a multirun the error is logged and re-raised so the sweeper can record the failed job.
     ``HYDRA_FULL_ERROR=1`` keeps the traceback.
     """
+    if not in_multirun():  # a sweep's trials are stopped by the sweeper, which closes their runs itself
+        signal.signal(signal.SIGTERM, terminate)
     try:
         return run(cfg)
     except SweepcastError as err:
@@ -207,3 +210,12 @@ def main(cfg: DictConfig) -> float:
         if in_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         sys.exit(2)
+    except Terminated as err:  # its MLflow run, if one was open, is closed KILLED (tracking.start_run)
+        log.error("%s", err)
+        sys.exit(128 + signal.SIGTERM)
+
+
+def terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (``kill``, a scheduler's time limit) ends a single run like Ctrl-C: closed KILLED,
+    never left RUNNING in MLflow."""
+    raise Terminated(f"stopped by {signal.Signals(signum).name}")

@@ -46,8 +46,8 @@ def start_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> Ite
         mlflow.set_tags({"trial_state": "PRUNED", "pruned_at_epoch": str(pruned.epoch)})
         mlflow.end_run("KILLED")
         raise
-    except KeyboardInterrupt:
-        mlflow.set_tag("error", "interrupted by the user")
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (errors.Terminated says which)
+        mlflow.set_tag("error", str(stop) or "interrupted by the user")
         mlflow.end_run("KILLED")
         raise
     except BaseException as err:  # noqa: BLE001 - every failure must end the run as FAILED
