@@ -19,8 +19,13 @@ from omegaconf import DictConfig  # noqa: E402
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     from sweepcast.job import main as run_job
+    from sweepcast.redaction import forget_job_credentials, refuse_job_storage
 
-    return run_job(cfg)
+    try:
+        refuse_job_storage()  # a single run's hydra.sweeper.storage from a config file (a sweep checks its own)
+        return run_job(cfg)
+    finally:  # a refused URL password: Hydra already copied it into the job's .hydra/, which goes
+        forget_job_credentials(cfg)
 
 
 if __name__ == "__main__":
@@ -29,7 +34,8 @@ if __name__ == "__main__":
     from sweepcast.sweeper.space import command_line_error
 
     problem = command_line_error(sys.argv[1:])
-    if problem:  # e.g. model.dropout=interval(0.5): one line instead of Hydra's grammar dump
+    if problem:  # e.g. model.dropout=interval(0.5): one line instead of Hydra's grammar dump; or a
+        # URL password (tracking.uri=postgresql://u:pw@...), refused before Hydra writes any file
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
     main()

@@ -219,6 +219,8 @@ def test_bad_predict_input_gives_one_line(swept: Path, case: str) -> None:
     (["export", "--experiment", "livestream", "--to", "exports/best"], "already exists; pass --force"),
     (["predict", "sweeps", "--input", "request.csv"], "not an exported model folder"),
     (["predict", "exports/best", "--input", "nope.csv"], "nope.csv: file not found"),
+    (["predict", "exports/best", "--input", "sweeps"], "expected a CSV file, got a folder"),
+    (["predict", "exports/best", "--input", "request.csv", "--output", "request.csv/forecast.csv"], "cannot write there"),
 ])
 def test_bad_export_and_predict_arguments(swept: Path, args: list[str], expected: str) -> None:
     (swept / "sweeps" / "empty").mkdir(exist_ok=True)

@@ -167,3 +167,13 @@ def test_heatmap_bins_keep_distinct_values_apart_and_labels_unique() -> None:
     labels, order = bins(narrow)
     assert len(order) == len(set(order)) == 6 and order[0].startswith("0.001–")
     assert float(order[0].split("–")[0]) == pytest.approx(min(narrow))
+
+
+def test_a_fed_back_forecast_is_bounded(tmp_path: Path) -> None:
+    """Issue 20.7: --horizon 10000 on a fed-back model ran ~40 minutes; now one line."""
+    from sweepcast.export.preprocessing import MAX_FED_BACK_STEPS
+
+    prep = preprocessing(tmp_path)
+    assert prep.check_horizon(MAX_FED_BACK_STEPS) == MAX_FED_BACK_STEPS
+    with pytest.raises(SweepcastError, match=r"horizon 10000: a fed-back forecast is limited to 1000 steps"):
+        prep.forecast(last_value, rows(30), horizon=10_000)

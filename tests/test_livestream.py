@@ -423,3 +423,13 @@ def test_timing_sanity(tmp_path: Path, record_property: pytest.RecordProperty) -
     record_property("write_s", round(written - generated, 3))
     record_property("parse_s", round(parsed - written, 3))
     assert back.shape == frame.shape
+
+
+def test_a_dict_cell_with_too_many_unknown_sources_is_refused(tmp_path: Path) -> None:
+    """Issue 20.7: one cell with 200,000 unknown keys became 200,000 columns (2.5 GB)."""
+    from sweepcast.data.dict_cells import MAX_UNKNOWN_KEYS, parse_dict_column
+
+    cell = "{" + ", ".join(f"'source{i}': 1" for i in range(200_000)) + "}"
+    with pytest.raises(DataError, match=rf"row 2: more than {MAX_UNKNOWN_KEYS} distinct unknown traffic sources"):
+        parse_dict_column(pd.Series(["{'搜索': 1}", cell]), path="day.csv", column="natural_flow_trend_index",
+                          prefix="natural_", known={"搜索": "search"})

@@ -23,9 +23,10 @@ import pandas as pd
 
 from sweepcast import tracking
 from sweepcast.data.checkins import COLUMNS
-from sweepcast.errors import SweepcastError, first_line
+from sweepcast.data.reading import read_csv
+from sweepcast.errors import SweepcastError
 from sweepcast.export.target import check_target
-from sweepcast.redaction import redact
+from sweepcast.redaction import redact, refuse_credentials
 from sweepcast.tracking.store import (
     DEFAULT_STORE,  # shown in help; tracking.default_store() applies it
     TrackingError,
@@ -90,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = parser().parse_args(argv)
     try:
+        for flag in ("storage", "tracking_uri"):  # a URL password: PGPASSWORD / MLFLOW_TRACKING_PASSWORD instead
+            refuse_credentials(f"--{flag.replace('_', '-')}", getattr(args, flag, None))
         if args.verb == "export":
             export(args)
         elif args.verb == "report":
@@ -97,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             write_report(args.sweep, args.pairs, args.storage, args.tracking_uri, not args.no_mlflow)
         elif args.verb == "explore":
-            from sweepcast.report.explore import write_explore  # here, not at the top: Hydra, plotly; --help stays light
+            # here, not at the top: Hydra, plotly; --help stays light
+            from sweepcast.report.explore import write_explore
 
             write_explore(args.overrides, args.out, args.mlflow, args.tracking_uri)
         elif args.verb == "ui":
@@ -162,21 +166,22 @@ def export(args: argparse.Namespace) -> None:
 
 def read_rows(path: Path) -> pd.DataFrame:
     """A CSV's cells as text, the way the sources read their files (a SNAP check-in file by its name)."""
-    if not path.is_file():
-        raise SweepcastError(f"{path}: file not found")
     if path.name.endswith((".txt", ".txt.gz")):  # SNAP check-ins: tab-separated, no header
-        try:
-            return pd.read_csv(path, sep="\t", header=None, names=list(COLUMNS), dtype=str, keep_default_na=False,
-                               compression="infer")
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as err:
-            raise SweepcastError(f"{path}: not a readable SNAP check-in file ({first_line(err)})") from None
-    try:
-        rows = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise SweepcastError(f"{path}: not a readable CSV file ({first_line(err)})") from None
+        return read_csv(path, "a readable SNAP check-in file", sep="\t", header=None, names=list(COLUMNS), dtype=str,
+                        keep_default_na=False, compression="infer")
+    rows = read_csv(path, "a readable CSV file", dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
     if len(rows.columns) and str(rows.columns[0]) in ("", "Unnamed: 0"):  # a written-out RangeIndex
         rows = rows.iloc[:, 1:]
     return rows
+
+
+def check_output(path: Path) -> None:
+    """``--output`` must be writable before any forecast is computed (a model load takes seconds)."""
+    if path.is_dir():
+        raise SweepcastError(f"--output {path}: is a folder; give a file name such as forecast.csv")
+    folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SweepcastError(f"--output {path}: cannot write there (permission denied or not a folder)")
 
 
 def load_exported(folder: Path) -> "LoadedForecaster":
@@ -189,6 +194,8 @@ def load_exported(folder: Path) -> "LoadedForecaster":
 
 
 def predict(args: argparse.Namespace) -> None:
+    if args.output is not None:
+        check_output(args.output)
     model = load_exported(args.model)
     rows = read_rows(args.input)
     params = {"horizon": args.horizon} if args.horizon is not None else None

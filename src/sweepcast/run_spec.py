@@ -17,6 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 from sweepcast.errors import ConfigError
 from sweepcast.fitting import TrainerSpec, validate_trainer
 from sweepcast.models import is_network, validate_model
+from sweepcast.redaction import refuse_credentials
 from sweepcast.tasks import task_for
 from sweepcast.tasks.base import Task
 
@@ -63,6 +64,7 @@ class RunSpec:
 def parse_run(cfg: "DictConfig | Mapping[str, Any]") -> RunSpec:
     """Resolve and check a composed job config; raises :class:`ConfigError` naming the key."""
     config = resolve(cfg)
+    refuse_credentials("config key 'tracking.uri'", config["tracking"].get("uri"))  # first: no other line shows it
     trainer = validate_trainer(config["trainer"])
     task = task_for(config["data"])
     data = task.settings(config["data"])

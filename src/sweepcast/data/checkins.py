@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as arrow_csv
 
 from sweepcast import checks
+from sweepcast.data.reading import read_text_table, readable_file
 from sweepcast.errors import DataError
 
 COLUMNS = ("user", "time", "lat", "lon", "location")
@@ -43,13 +44,8 @@ def read_snap(path: str | os.PathLike[str], bad_rows: str = "fail") -> tuple[pd.
     are dropped and counted (the report says how many).
     """
     checks.choice("data.bad_rows", bad_rows, BAD_ROWS)
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"{file}: file not found")
-    try:
-        frame = read_fast(file)
-    except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise DataError(f"{file}: cannot read ({type(err).__name__}: {err})") from None
+    file = readable_file(path, "SNAP check-in file")
+    frame = read_text_table(file, "a SNAP check-in file", lambda: read_fast(file))
     if frame is None:  # the fast reader met something it cannot take: find and name the line
         raise locate_bad_line(file)
     report = LoadReport(rows_in=len(frame))
@@ -117,12 +113,11 @@ def locate_bad_line(file: Path) -> DataError:
 
 def read_edges(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The friendship graph (``user<TAB>friend`` per line) as two int64 columns."""
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"{file}: file not found")
+    file = readable_file(path, "friendship edges file")
     try:
-        return pd.read_csv(file, sep="\t", header=None, names=["user", "friend"], dtype=np.int64, compression="infer")
-    except (ValueError, pd.errors.ParserError) as err:
+        return read_text_table(file, "lines of 'user<TAB>friend' integers", lambda: pd.read_csv(
+            file, sep="\t", header=None, names=["user", "friend"], dtype=np.int64, compression="infer"))
+    except ValueError as err:
         raise DataError(f"{file}: expected lines of 'user<TAB>friend' integers ({' '.join(str(err).split())})") from None
 
 

@@ -12,7 +12,8 @@ from typing import Sequence
 import pandas as pd
 
 from sweepcast.data.cells import numeric_column, show
-from sweepcast.errors import DataError, first_line
+from sweepcast.data.reading import read_csv
+from sweepcast.errors import DataError
 
 
 def read_series_csv(
@@ -25,13 +26,7 @@ def read_series_csv(
     Rows stay in file order: sorting, duplicate timestamps and NaN are the cleaning step's
     job, so it can count and log them. ``value_columns=None`` keeps every other column.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise DataError(f"{path}: not a readable CSV file ({first_line(err)})") from None
+    raw = read_csv(path, "a readable CSV file", dtype=str, keep_default_na=False, na_values=[""])
     return parse_series_frame(raw, str(path), timestamp_column, value_columns)
 
 

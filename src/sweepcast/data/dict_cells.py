@@ -70,6 +70,9 @@ def _checked_literal(text: str) -> dict[str, float] | None:
     return out
 
 
+MAX_UNKNOWN_KEYS = 200  # the study's files have 13 known sources and no unknown one
+
+
 def parse_dict_column(
     cells: pd.Series,
     *,
@@ -151,6 +154,11 @@ def parse_dict_column(
         for key in parsed_keys[i]:
             if key not in names:
                 names[key] = len(names)
+                if len(names) - len(known) > MAX_UNKNOWN_KEYS:  # each becomes a column: bound the memory
+                    row = int(np.flatnonzero(codes == i)[0]) + 1
+                    raise DataError(f"{path}: column '{column}', row {row}: more than {MAX_UNKNOWN_KEYS} distinct "
+                                    "unknown traffic sources (each would become a column); expected the study's "
+                                    "sources and a few more")
 
     table = np.full((n_unique + 1, len(names)), np.nan)
     for ids, keys, values in fast_groups:

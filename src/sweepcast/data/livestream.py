@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from sweepcast.data.cells import cell_error, numeric_column
 from sweepcast.data.dict_cells import parse_dict_column, render_dict_column
+from sweepcast.data.reading import read_csv
 from sweepcast.errors import DataError
 
 __all__ = [
@@ -155,28 +155,8 @@ def read_livestream_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     cell that is not a literal ``{str: number}`` dict. Dict cells are never executed.
     """
     shown = os.fspath(path)
-    file = Path(path)
-    if not file.exists():
-        raise DataError(f"{shown}: file not found")
-    if not file.is_file():
-        raise DataError(f"{shown}: expected a CSV file, got a directory or special file")
-    try:
-        frame = pd.read_csv(file, dtype=str, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise DataError(
-            f"{shown}: file is empty, expected a CSV header with "
-            f"'{TIME_COLUMN}', '{NATURAL_COLUMN}' and '{PAID_COLUMN}'"
-        ) from None
-    except pd.errors.ParserError as err:
-        detail = " ".join(str(err).split())
-        raise DataError(f"{shown}: not a well-formed CSV file ({detail})") from None
-    except UnicodeDecodeError as err:
-        raise DataError(
-            f"{shown}: expected UTF-8 text, got undecodable bytes at byte {err.start}"
-        ) from None
-    except OSError as err:
-        raise DataError(f"{shown}: cannot read file ({err.strerror or err})") from None
-
+    layout = f"a CSV file with a header holding '{TIME_COLUMN}', '{NATURAL_COLUMN}' and '{PAID_COLUMN}'"
+    frame = read_csv(path, layout, dtype=str, encoding="utf-8-sig")
     return parse_livestream_frame(frame, shown)
 
 

@@ -23,6 +23,7 @@ from sweepcast.errors import DataError, SweepcastError
 from sweepcast.export.serving import Serving
 from sweepcast.models.recursive import feed_back
 
+MAX_FED_BACK_STEPS = 1_000  # a one-step model fed back: one network call per step (~4 min at the limit here)
 EXAMPLE_EXTRA_ROWS = 10  # a few rows more than the window, so cleaning (duplicates, dropped NaN) has room
 
 Predict = Callable[[np.ndarray], np.ndarray]  # scaled windows [W, timestep, F] -> scaled outputs [W, outputs]
@@ -73,6 +74,11 @@ class Preprocessing(Serving):
             raise SweepcastError(
                 f"horizon {horizon}: this model forecasts at most {limit} step(s) (trained with "
                 f"data.horizon={task.horizon}, data.strategy={task.strategy}, inputs {self.features})"
+            )
+        if limit is None and horizon > MAX_FED_BACK_STEPS:
+            raise SweepcastError(
+                f"horizon {horizon}: a fed-back forecast is limited to {MAX_FED_BACK_STEPS} steps (each step is one "
+                "network call, ~0.2 s on 2 CPU cores); ask for fewer steps or train with a longer data.horizon"
             )
         return int(horizon)
 

@@ -19,7 +19,7 @@ from statsmodels.tsa.seasonal import seasonal_decompose
 
 from sweepcast.data.calendar import DAY_PARTS, CalendarSpec, calendar_features
 from sweepcast.data.clean import CleanReport
-from sweepcast.data.pipeline import SeriesSettings, model_frame, row_step
+from sweepcast.data.pipeline import SeriesSettings, check_columns, model_frame, row_step
 from sweepcast.data.sources import load_source
 from sweepcast.errors import ConfigError
 from sweepcast.report.page import Section, paragraph, render, table
@@ -34,6 +34,7 @@ def load(settings: SeriesSettings) -> tuple[pd.DataFrame, str, CleanReport]:
     target = settings.target
     if target not in raw.columns:
         raise ConfigError("data.target", f"a column of {name} ({', '.join(raw.columns)})", target)
+    check_columns(raw, target, [], name)  # an all-NaN target has nothing to draw
     columns = [target, *[c for c in raw.columns if c != target]]
     every_column = replace(settings, features=columns, calendar=CalendarSpec(False, settings.calendar.country,
                                                                              settings.calendar.features))

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweepcast import checks
 from sweepcast.errors import ConfigError, SweepcastError
+from sweepcast.redaction import refuse_credentials
 
 MODES = ("auto", "grid", "sample")
 DIRECTIONS = ("minimize", "maximize")
@@ -83,13 +84,15 @@ def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
     def flag(name: str, default: bool) -> bool:
         return checks.boolean(key(name), raw.get(name, default))
 
+    storage = text("storage")
+    refuse_credentials(f"config key '{key('storage')}'", storage)  # e.g. from a cluster/*.yaml: never on disk
     heartbeat = integer("heartbeat_interval", 1)
     grace = integer("grace_period", 1)
     if grace <= heartbeat:  # type: ignore[operator]
         raise ConfigError(key("grace_period"), f"more seconds than heartbeat_interval ({heartbeat})", grace)
     return SweepSettings(
         sampler=target("sampler"), pruner=target("pruner"), direction=choice("direction", (None, *DIRECTIONS)),
-        storage=text("storage"), study_name=text("study_name", NAME), n_trials=integer("n_trials", 1, optional=True),
+        storage=storage, study_name=text("study_name", NAME), n_trials=integer("n_trials", 1, optional=True),
         n_jobs=integer("n_jobs", 1), max_failure_rate=float(rate), params=params,  # type: ignore[arg-type]
         custom_search_space=text("custom_search_space"), mode=choice("mode", MODES),
         heartbeat_interval=heartbeat, grace_period=grace, max_retry=integer("max_retry", 0),  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from hydra.errors import HydraException
 
 from sweepcast import checks
 from sweepcast.errors import ConfigError
+from sweepcast.redaction import environment_credentials_problem, override_credentials_problem, redact_url_text
 
 PRIMITIVE = (bool, int, float, str, type(None))
 
@@ -194,17 +195,22 @@ def snap(param: Param, value: Any) -> Any:
     return value
 
 
-def command_line_error(argv: Sequence[str]) -> str | None:
+def command_line_error(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> str | None:
     """One line for the first override Hydra cannot parse (Hydra's own message spans several
-    lines and points at its grammar docs), or None. Flags and their values are left to Hydra."""
+    lines and points at its grammar docs), or that holds a URL with a password (as does
+    ``$MLFLOW_TRACKING_URI`` or ``$SWEEPCAST_OPTUNA_STORAGE``), or None. Flags and their values
+    are left to Hydra. Runs before Hydra starts, so a refused command writes nothing."""
     parser = OverridesParser.create()
     for argument in argv:
         if argument.startswith("-") or "=" not in argument:
             continue
         try:
-            parser.parse_override(argument)
+            override = parser.parse_override(argument)
         except HydraException as err:
             lines = [line.strip() for line in str(err).splitlines() if line.strip()]
             detail = next((line for line in lines[1:] if not line.startswith("See https")), lines[0] if lines else "")
-            return f"override '{argument}': {detail}"
-    return None
+            return f"override '{redact_url_text(argument)}': {redact_url_text(detail)}"
+        problem = override_credentials_problem(override.key_or_group, override.value())
+        if problem:
+            return problem
+    return environment_credentials_problem(environ)
