@@ -125,6 +125,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "a folder as the check-in path": (["data=checkins", "data.path={tmp}"], "expected a SNAP check-in file, got a folder"),
     "a path too long for the OS": (["data=csv_series", "data.path={tmp}/" + "x" * 300 + ".csv"],
                                    "the path is too long for this system"),
+    "unknown plotly.js mode": (["tracking.plotlyjs=foo"], "tracking.plotlyjs"),  # issue 20.9: was taken as cdn
     "diverging training": (["trainer=smoke", "trainer.max_points=600", "data.timestep=20", "model.units=8",
                             "trainer.optimizer=sgd", "model.activation=relu", "trainer.learning_rate=9.9"],
                            "forecasts are not finite"),
@@ -283,6 +284,21 @@ def test_bad_cli_input_gives_one_error_line(case: str, tmp_path: Path) -> None:
     assert [line for line in lines if line.startswith("error:")] == [lines[-1]] and expected in lines[-1], lines[-3:]
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "out").exists()
+
+
+def test_ui_on_a_busy_port_says_so_and_fails(tmp_path: Path) -> None:
+    """Issue 20.9: uvicorn's error and exit 0 once the process became mlflow ui; now checked first."""
+    import socket
+
+    (tmp_path / "mlruns").mkdir()
+    (tmp_path / "mlruns" / "mlflow.db").write_bytes(b"")  # the store must exist; the port check comes before use
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "sweepcast", "ui", "--port", str(port)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and lines[-1].startswith("error:") and f"--port {port}" in lines[-1], done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_catalog_holds_at_least_25_cases() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -122,6 +123,7 @@ def ui(args: argparse.Namespace) -> None:
     if given.startswith(("http://", "https://")):
         raise SweepcastError(f"tracking store {given} is already a tracking server: open it in a browser")
     uri = existing_store(given)
+    check_port_free(args.host, args.port)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the MLflow UI on %s:%d has no login: anyone who can reach it can read and change runs",
                     args.host, args.port)
@@ -129,6 +131,17 @@ def ui(args: argparse.Namespace) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, ui_command(uri, args.host, args.port))
+
+
+def check_port_free(host: str, port: int) -> None:
+    """The UI's port must be free: once this process becomes ``mlflow ui``, a busy port is only
+    uvicorn's error and an exit status of 0."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as err:
+        raise SweepcastError(f"--port {port}: cannot listen on {host} ({err.strerror or err}); stop what uses it or "
+                             "pick another --port") from None
 
 
 def export(args: argparse.Namespace) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from sweepcast import checks
 from sweepcast.errors import ConfigError
 from sweepcast.fitting import TrainerSpec, validate_trainer
 from sweepcast.models import is_network, validate_model
@@ -22,6 +23,7 @@ from sweepcast.tasks import task_for
 from sweepcast.tasks.base import Task
 
 SECTIONS = ("data", "model", "trainer", "tracking")
+PLOTLYJS = ("cdn", "embed")  # a run's pages load plotly.js from its CDN, or carry it (~5 MB, works offline)
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def parse_run(cfg: "DictConfig | Mapping[str, Any]") -> RunSpec:
     return RunSpec(
         config=config, task=task, data=data, model=model, trainer=trainer,
         tracking=TrackingSpec(tracking, experiment, bool(tracking.get("log_model", True)),
-                              str(tracking.get("plotlyjs", "cdn"))),
+                              checks.choice("tracking.plotlyjs", tracking.get("plotlyjs", "cdn"), PLOTLYJS)),
         optimized=optimized,
     )
 
