@@ -2,7 +2,9 @@
 
 Default store: ``sqlite:///mlruns/mlflow.db`` with artifacts under ``mlruns/artifacts``, both
 relative to where the command runs (MLflow 3 refuses a plain ``./mlruns`` file store).
-``$MLFLOW_TRACKING_URI`` overrides it, e.g. an ``http://`` tracking server.
+``$MLFLOW_TRACKING_URI`` overrides it, e.g. an ``http://`` tracking server. Every path that
+opens a local SQLite store goes through :func:`prepare_store` (its first creation under a file
+lock, :mod:`.store_lock`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sweepcast.errors import SweepcastError
+from sweepcast.redaction import refuse_credentials
+from sweepcast.tracking.store_lock import prepare_store as prepare_sqlite
 
 DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"  # conf/train.yaml's default; the CLI verbs fall back to it too
 SQLITE = "sqlite:///"
@@ -28,8 +32,11 @@ class TrackingError(Exception):
 
 
 def default_store() -> str:
-    """``$MLFLOW_TRACKING_URI``, else the project's SQLite store under ``mlruns/``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE
+    """``$MLFLOW_TRACKING_URI``, else the project's SQLite store under ``mlruns/``; a URL with a
+    password is refused (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD, PGPASSWORD instead)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE
+    refuse_credentials("environment variable MLFLOW_TRACKING_URI", uri)
+    return uri
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -52,15 +59,27 @@ def resolve_tracking_uri(uri: str) -> str:
 
 def existing_store(given: str | None) -> str:
     """The MLflow store to read (``given``, else the default); a local SQLite file must already
-    exist (reading creates nothing there)."""
+    exist (reading creates nothing there; one left half-migrated is repaired or refused, see
+    :func:`prepare_store`)."""
     uri = given or default_store()
     path = sqlite_path(uri)
     if path is not None:
         if not path.is_file():
             raise SweepcastError(f"--tracking-uri {uri}: no MLflow store at {path}; run where you trained or pass "
                                  "--tracking-uri")
+        prepare_store(SQLITE + str(path))
         return SQLITE + str(path)
     return resolve_tracking_uri(uri)
+
+
+def prepare_store(uri: str) -> None:
+    """A local SQLite store is created (MLflow's schema and migrations) under ``<db>.lock`` the
+    first time, so processes starting together do not migrate it at once; one left with
+    ``_alembic_tmp_*`` tables is repaired or refused in one line. Cheap once it exists (one
+    read-only query per process); other stores (PostgreSQL, a server) are left alone."""
+    path = sqlite_path(uri)
+    if path is not None:
+        prepare_sqlite(path, uri)
 
 
 def is_local_store(uri: str) -> bool:
@@ -73,6 +92,7 @@ def use_store(tracking: Mapping[str, Any]) -> str:
     import mlflow  # here, not at the top: the CLI imports this module for its help text, before any check
 
     uri = resolve_tracking_uri(str(tracking["uri"]))
+    prepare_store(uri)
     mlflow.set_tracking_uri(uri)
     return uri
 

@@ -17,13 +17,14 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from sweepcast.tracking.store import TrackingError
+from sweepcast.tracking.store import TrackingError, prepare_store
 
 log = logging.getLogger("sweepcast.tracking")
 
 
 def start_sweep_run(experiment_id: str, run_id: str | None, name: str, tags: Mapping[str, str]) -> str:
     """Reopen the sweep's parent run (a resumed study) or create it; return its id."""
+    prepare_store(mlflow.get_tracking_uri())  # already done by open_experiment in this process: then free
     client = MlflowClient()
     if run_id:
         try:
@@ -60,6 +61,7 @@ def log_sweep_files(run_id: str, paths: list[Path]) -> None:
 def attach_file(tracking_uri: str, run_id: str, path: Path) -> None:
     """One file onto a run of the store at ``tracking_uri`` (e.g. a report rewritten later onto
     its sweep's parent run); TrackingError when the store refuses."""
+    prepare_store(tracking_uri)
     try:
         MlflowClient(tracking_uri).log_artifact(run_id, str(path))
     except (MlflowException, OSError) as err:
