@@ -11,12 +11,9 @@ the password. The supported way (PGPASSWORD, password-less URLs) runs one tiny s
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -25,8 +22,7 @@ import pytest
 from sweepcast.redaction import credentials_problem, redact_url_text
 from sweepcast.sweeper.space import command_line_error
 from tests.conftest import ROOT
-from tests.test_cluster_e2e import SMOKE, Cluster, ensure_postgres, free_port, load, mlflow_runs
-
+from tests.test_cluster_e2e import SMOKE, Cluster, load, mlflow_runs, running_cluster
 
 # -- the rule itself (no server needed) ---------------------------------------------------------
 
@@ -64,24 +60,8 @@ def test_the_command_line_check_names_the_key_and_masks_what_it_echoes() -> None
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     """Both servers via cluster-up.sh, with a password no file of ours may ever hold."""
-    ensure_postgres()
-    state = Path(tempfile.mkdtemp(prefix="sweepcast-secrets-"))  # under /tmp: reachable by the postgres user
-    pg_port, ml_port = free_port(), free_port()
-    env = {**os.environ, "PGPASSWORD": f"s3cr3t-{secrets.token_hex(8)}", "SWEEPCAST_PG_PORT": str(pg_port),
-           "SWEEPCAST_MLFLOW_PORT": str(ml_port), "SWEEPCAST_PYTHON": sys.executable, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    up = subprocess.run([str(ROOT / "scripts" / "cluster-up.sh"), str(state)], env=env, capture_output=True,
-                        text=True, timeout=300)
-    try:
-        if up.returncode != 0:
-            pytest.skip(f"PostgreSQL tests: cluster-up.sh failed: {(up.stdout + up.stderr).strip()[-500:]}")
-        env.update(SWEEPCAST_OPTUNA_STORAGE=f"postgresql+psycopg://sweepcast@127.0.0.1:{pg_port}/optuna",
-                   MLFLOW_TRACKING_URI=f"http://127.0.0.1:{ml_port}")
-        env.pop("HYDRA_FULL_ERROR", None)
-        yield Cluster(env, state)
-    finally:
-        subprocess.run([str(ROOT / "scripts" / "cluster-down.sh"), str(state)], env=env, capture_output=True,
-                       timeout=120)
-        shutil.rmtree(state, ignore_errors=True)
+    with running_cluster("sweepcast-secrets-", f"s3cr3t-{secrets.token_hex(8)}") as servers:
+        yield servers
 
 
 def with_password(url: str, password: str) -> str:
