@@ -175,6 +175,11 @@ SWEEP_CASES: dict[str, tuple[list[str], str]] = {
     "not a storage URL": (["hydra.sweeper.storage=nowhere"], "hydra.sweeper.storage"),
     "unsafe study name": (["hydra.sweeper.study_name=../escape"], "hydra.sweeper.study_name"),
     "unknown custom space": (["hydra.sweeper.custom_search_space=no.such.fn"], "hydra.sweeper.custom_search_space"),
+    # issue 20.9: checked as a class before anything is called (os.makedirs made this folder)
+    "sampler that is a function": (["hydra.sweeper.sampler._target_=os.makedirs", "~hydra.sweeper.sampler.seed",
+                                    "+hydra.sweeper.sampler.name=made_by_sampler"], "hydra.sweeper.sampler._target_"),
+    "pruner of the wrong kind": (["+hydra.sweeper.pruner._target_=optuna.samplers.TPESampler"],
+                                 "hydra.sweeper.pruner._target_"),
 }
 
 
@@ -189,6 +194,7 @@ def test_bad_sweep_gives_one_line_and_leaves_nothing(case: str, tmp_path: Path) 
     assert "Traceback" not in output
     assert not list(tmp_path.glob("sweeps/*/optuna.db")), "no study for a sweep that cannot start"
     assert runs(tmp_path) == []
+    assert not (tmp_path / "made_by_sampler").exists()
 
 
 def test_unreachable_storage_names_it_without_its_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -128,14 +128,33 @@ def test_custom_search_space_adds_define_by_run_parameters(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_max_failure_rate_aborts_with_one_line(tmp_path: Path) -> None:
-    done = train(tmp_path, "-m", *SMOKE, "data.timestep=5000,5001,5002,5003,5004", timeout=600)
+def test_max_failure_rate_aborts_with_one_line_and_a_report(tmp_path: Path) -> None:
+    done = train(tmp_path, "-m", *SMOKE, "data.timestep=20,5000,5001,5002,5003", timeout=600)
     assert done.returncode == 2
-    errors = [line for line in (done.stdout + done.stderr).splitlines() if "max_failure_rate" in line]
-    assert errors and "4 of 4 trials failed" in errors[-1]
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if "[ERROR]" in line and "sweeper" in line]
+    assert len(errors) == 1 and "3 of 4 trials failed" in errors[0] and "max_failure_rate" in errors[0]
     (parent,) = children_and_parent(tmp_path)[1]
     assert parent.info.status == "FAILED" and "max_failure_rate" in parent.data.tags["error"]
-    assert states(study_of(tmp_path)).count("FAIL") == 4  # the fifth point waits for a rerun
+    assert states(study_of(tmp_path)) == ["COMPLETE", "FAIL", "FAIL", "FAIL", "WAITING"]  # the fifth: a rerun
+    assert list((tmp_path / "sweeps").glob("*/report.html")), "the finished trials get their page (issue 20.9)"
+
+
+@pytest.mark.slow
+def test_a_grid_below_four_trials_runs_every_point(tmp_path: Path) -> None:
+    """Issue 20.9: the failure rate is judged once 4 trials have ended, as the README says, so
+    a 3-point grid with 2 failures runs all three and writes its report; one where every point
+    fails ends FAILED with one line (it found nothing), after its report."""
+    done = train(tmp_path, "-m", *SMOKE, "data.timestep=5000,5001,20", "hydra.sweeper.study_name=some", timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert states(study_of(tmp_path)) == ["FAIL", "FAIL", "COMPLETE"]
+    assert (tmp_path / "sweeps" / "some" / "report.html").exists()
+    done = train(tmp_path, "-m", *SMOKE, "data.timestep=5000,5001,5002", "hydra.sweeper.study_name=none", timeout=600)
+    output = done.stdout + done.stderr
+    errors = [line for line in output.splitlines() if "[ERROR]" in line and "sweeper" in line]
+    assert done.returncode == 2 and len(errors) == 1 and "all 3 trials failed; last:" in errors[0], output[-3000:]
+    assert "Traceback" not in output and (tmp_path / "sweeps" / "none" / "report.html").exists()
+    statuses = sorted(p.info.status for p in children_and_parent(tmp_path)[1])
+    assert statuses == ["FAILED", "FINISHED"]
 
 
 @pytest.mark.slow

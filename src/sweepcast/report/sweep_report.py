@@ -156,6 +156,9 @@ def optuna_plots(sweep: SweepData) -> Section:
     import optuna.visualization as vis  # here, not at the top: ~0.4 s to import; a wrong sweep folder fails first
 
     section, notes = Section("Optuna"), []
+    if not sweep.complete():  # each plot would only warn "There are no complete trials."
+        section.html = paragraph("no trial completed: no Optuna plots", "note")
+        return section
     for name in OPTUNA_PLOTS:
         if name == "plot_intermediate_values" and not any(t.intermediate_values for t in sweep.study.get_trials(deepcopy=False)):
             notes.append("no intermediate values (no epoch was reported): nothing pruned")

@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepcast.sweeper.outputs import best_trial
-from sweepcast.sweeper.study import is_counted
+from sweepcast.sweeper.study import FAIL_REASON, is_counted
 
 SWEEP_LOG = "sweepcast.sweep"  # the logger of the sweep's own lines (its name is shown in every line)
 
@@ -66,6 +66,16 @@ class SweepFinished:
     def settled(self) -> bool:
         """No trial is left anywhere: the study is complete and the parent run may close."""
         return not self.open_trials
+
+    @property
+    def all_failed(self) -> str | None:
+        """When every counted trial failed (none completed or pruned): why, in one line, else None.
+        Such a sweep found nothing, so it ends FAILED and exits 2 once its report is written."""
+        counted = self.view.counted
+        if not counted or any(t.state != TrialState.FAIL for t in counted):
+            return None
+        last = counted[-1].user_attrs.get(FAIL_REASON) or "see the trial folders"
+        return f"all {len(counted)} trials failed; last: {last}"
 
 
 class SweepListener(Protocol):

@@ -81,7 +81,8 @@ class ParentRun:
             return
         folder = self.plan.sweep_dir
         tracking.log_sweep_files(self.run_id, [folder / "best.yaml", folder / "trials.csv"])
-        self.end("FINISHED")
+        failed = event.all_failed
+        self.end("FAILED" if failed else "FINISHED", failed)
         log.info("MLflow parent run %s; browse it with: %s", self.run_id,
                  tracking.ui_hint(str(self.plan.tracking["uri"])))
 

@@ -30,7 +30,7 @@ from sweepcast.sweeper.study import StaleTrialHandler, open_storage
 from sweepcast.sweeper.sweep_files import SweepFiles, write_multirun
 from sweepcast.sweeper.trial_job import JobRunner
 from sweepcast.sweeper.trial_runs import TrialRuns
-from sweepcast.sweeper.worker_loop import WorkerLoop
+from sweepcast.sweeper.worker_loop import FailureRateExceeded, WorkerLoop
 
 log = logging.getLogger(SWEEP_LOG)
 
@@ -74,6 +74,11 @@ class SweepSession:
             self.abort("KILLED", "interrupted by the user")
             log.error("sweep interrupted; rerun the same command to continue study '%s'", plan.study_name)
             sys.exit(130)
+        except FailureRateExceeded as err:
+            self.abort("FAILED", str(err))
+            if self.worker == 0 and plan.settings.report and StudyView.read(study).best is not None:
+                ReportPage(plan).write()  # the trials that did finish are worth a page
+            raise
         except BaseException as err:  # noqa: BLE001 - never leave the parent RUNNING or workers orphaned
             self.abort("FAILED", f"{type(err).__name__}: {err}" if not isinstance(err, SweepcastError) else str(err))
             raise
@@ -86,6 +91,8 @@ class SweepSession:
             event = SweepFinished(view)
             for listener in listeners:
                 listener.sweep_finished(event)
+            if event.settled and event.all_failed:
+                raise SweepcastError(event.all_failed)
         return view.best.value if view.best else None
 
     def abort(self, status: str, reason: str) -> None:

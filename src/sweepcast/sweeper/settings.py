@@ -9,6 +9,8 @@ first failure); ``n_jobs`` means worker processes; ``mode``, ``heartbeat_interva
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -105,9 +107,11 @@ def direction_for(metric: str, configured: str | None) -> str:
 
 
 def build(spec: Mapping[str, Any] | None, name: str, base: type, **overrides: Any) -> Any:
-    """Instantiate ``spec`` (a ``_target_`` mapping) and check it is an Optuna ``base``."""
+    """Instantiate ``spec`` (a ``_target_`` mapping) once its target is known to be an Optuna ``base``
+    class: building first would run any callable a config names (``os.makedirs`` made a folder)."""
     if spec is None:
         return None
+    check_target(spec, name, base)
     try:
         made = instantiate({**spec, **overrides})
     except InstantiationException as err:
@@ -122,6 +126,21 @@ def build(spec: Mapping[str, Any] | None, name: str, base: type, **overrides: An
     if not isinstance(made, base):
         raise ConfigError(f"hydra.sweeper.{name}._target_", f"an Optuna {base.__name__}", spec["_target_"])
     return made
+
+
+def check_target(spec: Mapping[str, Any], name: str, base: type) -> None:
+    """Import ``spec["_target_"]`` without calling it and check it is a subclass of ``base``."""
+    target = spec.get("_target_")
+    expected = f"an Optuna {base.__name__} class (e.g. optuna.{base.__module__.split('.')[1]}.*)"
+    if not isinstance(target, str):
+        raise ConfigError(f"hydra.sweeper.{name}._target_", expected, target)
+    module, _, attribute = target.rpartition(".")
+    try:  # importlib, not hydra.utils.get_class: that one logs its own error lines on a miss
+        found = getattr(importlib.import_module(module), attribute, None) if module else None
+    except ImportError:
+        found = None
+    if not (inspect.isclass(found) and issubclass(found, base)):
+        raise ConfigError(f"hydra.sweeper.{name}._target_", expected, target)
 
 
 def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -93,7 +93,7 @@ class WorkerLoop:
             listener.trial_finished(event)
         recent = [t for t in event.view.counted if t.datetime_start and t.datetime_start >= self.launched]
         check_failure_rate(recent, [t for t in recent if t.state == TrialState.FAIL],
-                           self.plan.settings.max_failure_rate, self.plan.n_trials)
+                           self.plan.settings.max_failure_rate)
 
     def requeue_interrupted(self, trial: optuna.Trial) -> None:
         """Ctrl-C: the trial ends FAIL (uncounted) and its parameters wait for the rerun."""
@@ -104,11 +104,16 @@ class WorkerLoop:
                                                  distributions=frozen.distributions))
 
 
-def check_failure_rate(counted: list[FrozenTrial], failed: list[FrozenTrial], rate: float, n_trials: int) -> None:
+class FailureRateExceeded(SweepcastError):
+    """Too many failed trials: the sweep stops, its report shows what finished."""
+
+
+def check_failure_rate(counted: list[FrozenTrial], failed: list[FrozenTrial], rate: float) -> None:
     """Abort when too many of this launch's finished trials failed (earlier failures, maybe
-    fixed since, do not count); judged once a few trials have finished, not on the first."""
-    if len(counted) < min(MIN_TRIALS_FOR_FAILURE_RATE, n_trials) or len(failed) <= rate * len(counted):
+    fixed since, do not count); judged once ``MIN_TRIALS_FOR_FAILURE_RATE`` have finished, as the
+    README says, so a grid smaller than that always runs every point and writes its report."""
+    if len(counted) < MIN_TRIALS_FOR_FAILURE_RATE or len(failed) <= rate * len(counted):
         return
-    raise SweepcastError(
+    raise FailureRateExceeded(
         f"{len(failed)} of {len(counted)} trials failed, above hydra.sweeper.max_failure_rate={rate}; "
         f"last: {failed[-1].user_attrs.get(FAIL_REASON)}")
