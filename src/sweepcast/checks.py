@@ -25,12 +25,15 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def integer(key: str, value: Any, minimum: int | None = None, *, optional: bool = False, hint: str = "") -> int | None:
-    """``value`` as an int ``>= minimum``; ``None`` passes when ``optional``."""
+def integer(key: str, value: Any, minimum: int | None = None, *, optional: bool = False, hint: str = "",
+            maximum: int | None = None) -> int | None:
+    """``value`` as an int in ``[minimum, maximum]``; ``None`` passes when ``optional``."""
     if optional and value is None:
         return None
-    if not is_integer(value) or (minimum is not None and value < minimum):
+    if not is_integer(value) or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         expected = "an integer" + (f" >= {minimum}" if minimum is not None else "") + hint
+        if maximum is not None:
+            expected = f"an integer in [{minimum}, {maximum}]{hint}" if minimum is not None else f"an integer <= {maximum}"
         raise ConfigError(key, expected + (" or null" if optional else ""), value)
     return int(value)
 
@@ -63,8 +66,13 @@ def boolean(key: str, value: Any) -> bool:
 
 
 def choice(key: str, value: Any, options: Collection[Any]) -> Any:
-    """One of ``options``."""
-    if value not in options:
+    """One of ``options`` (a list or mapping given where a name was expected is refused too, though
+    a set or dict of options cannot even look it up)."""
+    try:
+        known = value in options
+    except TypeError:  # unhashable
+        known = False
+    if not known:
         raise ConfigError(key, f"one of {tuple(options)}", value)
     return value
 

@@ -47,7 +47,7 @@ def read_snap(path: str | os.PathLike[str], bad_rows: str = "fail") -> tuple[pd.
     file = readable_file(path, "SNAP check-in file")
     frame = read_text_table(file, "a SNAP check-in file", lambda: read_fast(file))
     if frame is None:  # the fast reader met something it cannot take: find and name the line
-        raise locate_bad_line(file)
+        raise read_text_table(file, "a SNAP check-in file", lambda: locate_bad_line(file))  # e.g. UTF-16 bytes
     report = LoadReport(rows_in=len(frame))
     bad = ~(frame["lat"].between(-90, 90) & frame["lon"].between(-180, 180))
     if bad.any():

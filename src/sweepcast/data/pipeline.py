@@ -45,7 +45,7 @@ class SeriesSettings:
     def from_config(cls, cfg: Mapping[str, Any]) -> "SeriesSettings":
         timestep, horizon, strategy = window_settings(cfg)
         calendar = calendar_spec(cfg.get("calendar"))
-        features = cfg.get("features")
+        features = check_features(cfg.get("target"), cfg.get("features"))
         univariate = features is None or (isinstance(features, (list, tuple)) and set(features) == {cfg.get("target")})
         if strategy == "recursive" and horizon > 1 and (not univariate or calendar.enabled):
             raise ConfigError(
@@ -242,6 +242,19 @@ def row_step(index: pd.DatetimeIndex, name: str) -> pd.Timedelta:
     return gaps.mode().iloc[0]
 
 
+def check_features(target: Any, features: Any) -> Any:
+    """The shapes ``data.target`` and ``data.features`` may take, checked before any file is read
+    (whether the columns exist is checked once it is: :func:`resolve_features`)."""
+    if target is not None and (not isinstance(target, str) or not target):  # None: named once the file is read
+        raise ConfigError("data.target", "a column name", target)
+    if features is None or features == "all":
+        return features
+    if isinstance(features, str) or not isinstance(features, (list, tuple)) or not features \
+            or not all(isinstance(f, str) for f in features):
+        raise ConfigError("data.features", "a non-empty list of column names, all, or null", features)
+    return features
+
+
 def resolve_features(raw: pd.DataFrame, source: str, target: Any, features: Any) -> list[str]:
     """Input columns: the target alone by default (univariate), every column with ``all`` (the
     study's 27-feature model), else the listed columns."""
@@ -253,8 +266,6 @@ def resolve_features(raw: pd.DataFrame, source: str, target: Any, features: Any)
         return [target]
     if features == "all":
         return unique([target, *map(str, raw.columns)])
-    if isinstance(features, str) or not all(isinstance(f, str) for f in features) or not features:
-        raise ConfigError("data.features", "a non-empty list of column names, all, or null", features)
     unknown = [f for f in features if f not in raw.columns]
     if unknown:
         raise DataError(

@@ -29,7 +29,8 @@ class SplitFractions:
                               expected="a fraction in (0, 1)")
         val = cfg.get("val", 0.15)
         if not checks.is_number(val) or not 0.0 < val < 1.0 or train + val >= 1.0:
-            raise ConfigError("data.split.val", f"a fraction in (0, {1.0 - train:g}) so test keeps {unit}", val)
+            raise ConfigError("data.split.val", f"a fraction in (0, {1.0 - train:g}) so test keeps {unit} "
+                              f"(data.split.train={train:g})", val)
         return cls(train, float(val))
 
 

@@ -16,14 +16,18 @@ from sweepcast.errors import ConfigError
 # Activations the studies compared, plus the usual linear readout; a fixed list keeps
 # config errors independent of which names a Keras version happens to export.
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "elu", "selu", "gelu", "softsign", "linear")
+# Bounds on one request's size (issue 20.7): a typo such as model.layers=1000000000000 is refused in
+# one line instead of exhausting memory while the model is built. Far above any study's models.
+MAX_LAYERS = 64
+MAX_UNITS = 8192
 
 
 def check_keys(spec: Mapping[str, Any], allowed: Sequence[str]) -> None:
     checks.known_keys("model", spec, allowed)
 
 
-def positive_int(spec: Mapping[str, Any], key: str, minimum: int = 1) -> int:
-    return checks.integer(f"model.{key}", spec.get(key), minimum)
+def positive_int(spec: Mapping[str, Any], key: str, minimum: int = 1, maximum: int | None = None) -> int:
+    return checks.integer(f"model.{key}", spec.get(key), minimum, maximum=maximum)
 
 
 def fraction(spec: Mapping[str, Any], key: str) -> float:
@@ -52,8 +56,8 @@ def per_layer_units(spec: Mapping[str, Any], layers: int, key: str = "units") ->
         values = list(value[:layers])
     else:
         raise ConfigError(f"model.{key}", f"an integer or a list of at least model.layers={layers} integers", value)
-    if not all(checks.is_integer(v) and v >= 1 for v in values):
-        raise ConfigError(f"model.{key}", "positive integers", value)
+    if not all(checks.is_integer(v) and 1 <= v <= MAX_UNITS for v in values):
+        raise ConfigError(f"model.{key}", f"integers in [1, {MAX_UNITS}]", value)
     return values
 
 
@@ -93,5 +97,5 @@ class RecurrentSpec:
 
 
 def recurrent_spec(spec: Mapping[str, Any]) -> RecurrentSpec:
-    layers = positive_int(spec, "layers")
+    layers = positive_int(spec, "layers", maximum=MAX_LAYERS)
     return RecurrentSpec(layers, per_layer_units(spec, layers), fraction(spec, "dropout"), activation(spec, "activation"))

@@ -16,7 +16,7 @@ import numpy as np
 from sweepcast import checks
 from sweepcast.errors import ConfigError
 from sweepcast.models.layers import dense_head, dropout, regularizer
-from sweepcast.models.spec import HeadSpec, check_keys, fraction, head_spec, positive_int
+from sweepcast.models.spec import MAX_LAYERS, MAX_UNITS, HeadSpec, check_keys, fraction, head_spec, positive_int
 
 if TYPE_CHECKING:
     import keras
@@ -41,13 +41,13 @@ class TransformerSpec:
 def validate(spec: Mapping[str, Any]) -> TransformerSpec:
     """Parse and check ``model.*``; raises ConfigError naming the key."""
     check_keys(spec, KEYS)
-    d_model, heads = positive_int(spec, "d_model"), positive_int(spec, "heads")
+    d_model, heads = positive_int(spec, "d_model", maximum=MAX_UNITS), positive_int(spec, "heads", maximum=MAX_UNITS)
     if d_model % heads:
         raise ConfigError("model.heads", f"a divisor of model.d_model={d_model}", heads)
     readout = checks.choice("model.readout", spec.get("readout", "average"), READOUTS)
     return TransformerSpec(
-        layers=positive_int(spec, "layers"), d_model=d_model, heads=heads,
-        ff_units=positive_int(spec, "ff_units"), dropout=fraction(spec, "dropout"), readout=readout,
+        layers=positive_int(spec, "layers", maximum=MAX_LAYERS), d_model=d_model, heads=heads,
+        ff_units=positive_int(spec, "ff_units", maximum=MAX_UNITS), dropout=fraction(spec, "dropout"), readout=readout,
         head=head_spec(spec),
     )
 

@@ -23,10 +23,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from functools import cache
 from pathlib import Path
-from collections.abc import Iterator
 
 from sweepcast.errors import SweepcastError
 
