@@ -188,26 +188,27 @@ def assert_one_line_naming(message: str, name: str) -> None:
     assert named, f"the error names neither the file, a column, a row nor a key: {message}"
 
 
-@FUZZ_SETTINGS
-@given(drawn=malformed("series"))
-def test_malformed_csv_series_give_one_line_or_load(drawn: tuple[str, bytes], tmp_path_factory: pytest.TempPathFactory) -> None:
+def check_drawn_file(drawn: tuple[str, bytes], folder: Path, config: str, **more: Any) -> None:
+    """Write the drawn file and prepare it as ``config``'s data: it loads, or one line names it."""
     name, data = drawn
-    path = tmp_path_factory.mktemp("csv") / name
-    path.write_bytes(data)
-    message = prepare_or_error(with_data(base_configs()["csv_series"], path))
+    (folder / name).write_bytes(data)
+    message = prepare_or_error(with_data(base_configs()[config], folder / name, **more))
     if message is not None:
         assert_one_line_naming(message, name)
+
+
+@FUZZ_SETTINGS
+@given(drawn=malformed("series"))
+def test_malformed_csv_series_give_one_line_or_load(drawn: tuple[str, bytes],
+                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    check_drawn_file(drawn, tmp_path_factory.mktemp("csv"), "csv_series")
 
 
 @FUZZ_SETTINGS
 @given(drawn=malformed("checkins"))
-def test_malformed_snap_checkins_give_one_line_or_load(drawn: tuple[str, bytes],    tmp_path_factory: pytest.TempPathFactory) -> None:
-    name, data = drawn
-    path = tmp_path_factory.mktemp("snap") / name
-    path.write_bytes(data)
-    message = prepare_or_error(with_data(base_configs()["checkins"], path, bad_rows="fail"))
-    if message is not None:
-        assert_one_line_naming(message, name)
+def test_malformed_snap_checkins_give_one_line_or_load(drawn: tuple[str, bytes],
+                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
+    check_drawn_file(drawn, tmp_path_factory.mktemp("snap"), "checkins", bad_rows="fail")
 
 
 # -- random overrides: a known key given a value of the wrong kind or range --
@@ -253,7 +254,8 @@ def test_random_overrides_are_refused_naming_the_key_or_accepted(changes: dict[s
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much])
 @given(drawn=malformed("series"))
-def test_drawn_bad_files_through_train_exit_2_with_one_line(drawn: tuple[str, bytes],         tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_drawn_bad_files_through_train_exit_2_with_one_line(drawn: tuple[str, bytes],
+                                                            tmp_path_factory: pytest.TempPathFactory) -> None:
     name, data = drawn
     folder = tmp_path_factory.mktemp("train")
     (folder / name).write_bytes(data)

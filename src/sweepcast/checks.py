@@ -31,9 +31,10 @@ def integer(key: str, value: Any, minimum: int | None = None, *, optional: bool 
     if optional and value is None:
         return None
     if not is_integer(value) or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        expected = "an integer" + (f" >= {minimum}" if minimum is not None else "") + hint
-        if maximum is not None:
-            expected = f"an integer in [{minimum}, {maximum}]{hint}" if minimum is not None else f"an integer <= {maximum}"
+        if maximum is None:
+            expected = "an integer" + (f" >= {minimum}" if minimum is not None else "") + hint
+        else:
+            expected = (f"an integer in [{minimum}, {maximum}]" if minimum is not None else f"an integer <= {maximum}") + hint
         raise ConfigError(key, expected + (" or null" if optional else ""), value)
     return int(value)
 
