@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
@@ -38,3 +40,28 @@ def no_inherited_tracking_uri() -> None:
     one test's store must not become the next test's subprocesses' store. The in-process URI
     (what the test itself set) is untouched."""
     os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """``small_disk("64k")``: a tmpfs of that size, made and removed by the test; a real full disk
+    (needs root to mount; the test is skipped with the reason otherwise)."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    try:
+        yield mount
+    finally:
+        for folder in mounted:
+            subprocess.run(["umount", "--lazy", str(folder)], check=False)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,23 +10,8 @@ import pytest
 from sweepcast.files import write_atomic
 
 
-@pytest.fixture()
-def tiny_disk(tmp_path: Path):
-    """A 64 KiB tmpfs, made and removed by the test (needs root; skipped otherwise)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
-
-
-def test_a_full_disk_leaves_the_target_and_no_temp_file(tiny_disk: Path) -> None:
+def test_a_full_disk_leaves_the_target_and_no_temp_file(small_disk) -> None:
+    tiny_disk = small_disk("64k")
     target = tiny_disk / "report.html"
     write_atomic(target, "the previous page")
     with pytest.raises(OSError) as caught:

@@ -21,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from sweepcast import tracking
+from sweepcast import disk_space, tracking
 from sweepcast.data.windows import input_rows
 from sweepcast.errors import SweepcastError, Terminated, TrialPruned
 from sweepcast.fitting import configure_threads, fit, predict_split, seed_everything, trial_reporter, val_rmse_callback
@@ -203,16 +203,37 @@ def main(cfg: DictConfig) -> float:
     """
     if not in_multirun():  # a sweep's trials are stopped by the sweeper, which closes their runs itself
         signal.signal(signal.SIGTERM, terminate)
+    disk_space.quiet_log_files()  # this job's log file (Hydra made it just now)
     try:
-        return run(cfg)
+        if in_multirun():  # the sweep holds the disk reserve for its trials
+            return run(cfg)
+        with disk_space.reserve(reserve_folders(cfg)):
+            return run(cfg)
     except SweepcastError as err:
         log.error("%s", err)
         if in_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         sys.exit(2)
+    except Exception as err:
+        if not disk_space.is_disk_full(err):
+            raise
+        if in_multirun():  # the sweeper queues the trial again and stops with one line
+            raise disk_space.DiskFull(disk_space.describe(err)) from err
+        log.error("%s; free some space and run it again", disk_space.describe(err))
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        sys.exit(2)
     except Terminated as err:  # its MLflow run, if one was open, is closed KILLED (tracking.start_run)
         log.error("%s", err)
         sys.exit(128 + signal.SIGTERM)
+
+
+def reserve_folders(cfg: DictConfig) -> list[Path]:
+    """Where a single run writes: its MLflow store (when local) and Hydra's output folder."""
+    uri = OmegaConf.select(cfg, "tracking.uri", throw_on_resolution_failure=False)
+    store = tracking.sqlite_path(uri) if isinstance(uri, str) else None
+    output = hydra_value("runtime.output_dir")
+    return [path for path in (store.parent if store else None, Path(output) if output else None) if path]
 
 
 def terminate(signum: int, frame: Any) -> None:

@@ -32,6 +32,7 @@ class ParentRun:
     def __init__(self, plan: Plan, experiment_id: str, owner: bool) -> None:
         self.plan, self.experiment_id, self.owner = plan, experiment_id, owner
         self.run_id = ""
+        self.closed = False
 
     # -- opening (called by sweepcast.sweeper.opening under the queue lock) --
 
@@ -50,8 +51,11 @@ class ParentRun:
             study.set_user_attr(PARENT_ATTR, self.run_id)
 
     def end(self, status: str, reason: str | None = None) -> None:
-        """Close the run (FINISHED, or FAILED / KILLED with the reason on it)."""
-        tracking.end_sweep_run(self.run_id, status, reason)
+        """Close the run (FINISHED, or FAILED / KILLED with the reason on it), once: an error
+        raised after the sweep closed it (every trial failed) must not close it again."""
+        if not self.closed:
+            tracking.end_sweep_run(self.run_id, status, reason)
+            self.closed = True
 
     def stop(self, status: str, reason: str) -> None:
         """The sweep stopped early (Ctrl-C, an error): the owner closes its run if it has one."""

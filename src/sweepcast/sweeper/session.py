@@ -13,11 +13,12 @@ import signal
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import optuna
 
-from sweepcast import tracking
+from sweepcast import disk_space, tracking
 from sweepcast.errors import SweepcastError
 from sweepcast.sweeper.events import SWEEP_LOG, StudyView, SweepFinished, SweepListener
 from sweepcast.sweeper.opening import open_study, queue_trials
@@ -61,6 +62,13 @@ class SweepSession:
                                           SummaryLines(plan, self.started), ReportPage(plan), self.parent]
         jobs = JobRunner(plan, self.config, self.launcher, self.custom, experiment_id, self.parent)
         loop = WorkerLoop(plan, study, storage, jobs, listeners, self.launched)
+        disk_space.quiet_log_files()
+        with disk_space.reserve([plan.sweep_dir, *self.store_folder()]):
+            return self.supervise(loop, study, listeners)
+
+    def supervise(self, loop: WorkerLoop, study: optuna.Study, listeners: list[SweepListener]) -> float | None:
+        """Run the worker loop to the end; whatever stops it early closes the parent run first."""
+        plan = self.plan
         try:
             if self.worker == 0:
                 write_multirun(plan.sweep_dir, self.config)
@@ -70,6 +78,7 @@ class SweepSession:
             if self.worker == 0:
                 self.processes.wait(plan.study_name)
                 loop.work_until_settled()
+            return self.finish(study, listeners)
         except KeyboardInterrupt:
             self.abort("KILLED", "interrupted by the user")
             log.error("sweep interrupted; rerun the same command to continue study '%s'", plan.study_name)
@@ -80,9 +89,14 @@ class SweepSession:
                 ReportPage(plan).write()  # the trials that did finish are worth a page
             raise
         except BaseException as err:  # noqa: BLE001 - never leave the parent RUNNING or workers orphaned
-            self.abort("FAILED", f"{type(err).__name__}: {err}" if not isinstance(err, SweepcastError) else str(err))
+            if disk_space.is_disk_full(err):
+                disk_space.release()
+                err = disk_space.DiskFull(f"{disk_space.describe(err)}; free some space, then rerun the same "
+                                          f"command to continue study '{plan.study_name}'")
+            self.abort("FAILED", str(err) if isinstance(err, SweepcastError) else f"{type(err).__name__}: {err}")
+            if isinstance(err, disk_space.DiskFull):
+                raise err from None
             raise
-        return self.finish(study, listeners)
 
     def finish(self, study: optuna.Study, listeners: list[SweepListener]) -> float | None:
         """Worker 0 tells the listeners the sweep is over (files, summary, report, parent run)."""
@@ -98,7 +112,17 @@ class SweepSession:
     def abort(self, status: str, reason: str) -> None:
         """Stop this machine's workers (their trials end KILLED and are requeued) and close the parent."""
         self.processes.stop()
-        self.parent.stop(status, reason)
+        try:
+            self.parent.stop(status, reason)
+        except Exception as err:
+            if not disk_space.is_disk_full(err):
+                raise
+            log.warning("the sweep's MLflow parent run could not be marked %s: the disk is still full", status)
+
+    def store_folder(self) -> list[Path]:
+        """The local MLflow store's folder, where closing the runs writes (none for a server)."""
+        store = tracking.sqlite_path(tracking.resolve_tracking_uri(str(self.plan.tracking["uri"])))
+        return [store.parent] if store else []
 
 
 def interrupt(signum: int, frame: Any) -> None:

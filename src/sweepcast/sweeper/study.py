@@ -28,7 +28,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.pool import NullPool
 
-from sweepcast.errors import SweepcastError
+from sweepcast.errors import SweepcastError, first_line
 from sweepcast.redaction import redact
 from sweepcast.storage_url import with_driver
 from sweepcast.sweeper.internals import trial_id, trial_of
@@ -263,7 +263,7 @@ def heartbeat(storage: Any, storage_id: int, interval: float) -> Iterator[None]:
             try:
                 storage.record_heartbeat(storage_id)
             except Exception as err:  # noqa: BLE001 - a missed beat must not kill the trial
-                log.warning("heartbeat of trial %s failed: %s", storage_id, err)
+                log.warning("heartbeat of trial %s failed: %s", storage_id, first_line(err))
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{storage_id}", daemon=True)
     thread.start()

@@ -78,6 +78,14 @@ def reporter(trial: optuna.Trial) -> Callable[[int, float], bool]:
     return report
 
 
+def job_error(result: JobReturn) -> BaseException | None:
+    """The exception a failed job raised (None for one that completed)."""
+    if result.status == JobStatus.COMPLETED:
+        return None
+    error = job_return_value(result)
+    return error if isinstance(error, BaseException) else None
+
+
 def outcome(result: JobReturn, number: int) -> Outcome:
     """(state, value, fail reason) of a finished job. Hydra does not log a job's exception
     itself: a bug is logged here with its traceback, a user error with its one line."""

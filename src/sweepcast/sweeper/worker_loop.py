@@ -17,12 +17,13 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from sweepcast.disk_space import DiskFull, describe, is_disk_full, release
 from sweepcast.errors import SweepcastError
 from sweepcast.sweeper.events import SWEEP_LOG, StudyView, SweepListener, TrialFinished
 from sweepcast.sweeper.internals import trial_id
 from sweepcast.sweeper.plan import Plan
 from sweepcast.sweeper.study import FAIL_REASON, claim_next, fail_stale, heartbeat, queue_lock
-from sweepcast.sweeper.trial_job import JobRunner, outcome
+from sweepcast.sweeper.trial_job import JobRunner, job_error, outcome
 
 log = logging.getLogger(SWEEP_LOG)
 
@@ -59,21 +60,34 @@ class WorkerLoop:
             time.sleep(settings.heartbeat_interval)
 
     def run_trial(self, trial: optuna.Trial) -> None:
-        """Run one claimed trial; Ctrl-C at any point after the claim requeues its parameters."""
+        """Run one claimed trial; Ctrl-C or a full disk at any point after the claim requeues its
+        parameters."""
         try:
             with heartbeat(self.storage, trial_id(trial), self.plan.settings.heartbeat_interval):
                 trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
                 try:
                     overrides = self.jobs.overrides(trial)
                 except Exception as err:  # noqa: BLE001 - a broken custom space fails the trial, not the sweep
+                    if is_disk_full(err):
+                        raise
                     self.record(trial, "FAIL", None, f"search space: {type(err).__name__}: {err}")
                     return
                 trial.set_user_attr("overrides", overrides)
                 result = self.jobs.launch(trial, overrides)
+            if is_disk_full(job_error(result)):
+                raise job_error(result)  # type: ignore[misc]
+            self.record(trial, *outcome(result, trial.number))
         except KeyboardInterrupt:
             self.requeue_interrupted(trial)
             raise
-        self.record(trial, *outcome(result, trial.number))
+        except Exception as err:
+            if not is_disk_full(err):
+                raise
+            release()  # room to put the trial back in the queue
+            if self.storage.get_trial(trial_id(trial)).state == TrialState.RUNNING:
+                self.requeue_interrupted(trial)
+                raise DiskFull(f"{describe(err)}; trial {trial.number} is queued again") from err
+            raise
 
     def record(self, trial: optuna.Trial, state: str, value: float | None, reason: str | None) -> None:
         """Tell Optuna the outcome, tell the listeners, then judge the failure rate."""
@@ -96,7 +110,7 @@ class WorkerLoop:
                            self.plan.settings.max_failure_rate)
 
     def requeue_interrupted(self, trial: optuna.Trial) -> None:
-        """Ctrl-C: the trial ends FAIL (uncounted) and its parameters wait for the rerun."""
+        """Ctrl-C (or a full disk): the trial ends FAIL (uncounted) and its parameters wait for the rerun."""
         frozen = self.storage.get_trial(trial_id(trial))
         trial.set_user_attr("interrupted", True)
         self.study.tell(trial, state=TrialState.FAIL)

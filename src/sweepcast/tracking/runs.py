@@ -23,6 +23,7 @@ import mlflow
 from mlflow.models import Model, infer_signature
 from mlflow.tracking import MlflowClient
 
+from sweepcast import disk_space
 from sweepcast.errors import TrialPruned
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("sweepcast.tracking")
 
 MODEL_ARTIFACT = "model"
+
+# MLflow logs each failed SQL statement with its traceback; a full disk gets our one line instead
+logging.getLogger("mlflow.store.db.utils").addFilter(disk_space.QuietWhenFull())
 
 
 @contextmanager
@@ -51,10 +55,33 @@ def start_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> Ite
         mlflow.end_run("KILLED")
         raise
     except BaseException as err:  # noqa: BLE001 - every failure must end the run as FAILED
-        mlflow.set_tag("error", f"{type(err).__name__}: {str(err)[:4000]}")
-        mlflow.end_run("FAILED")
+        if disk_space.is_disk_full(err):
+            disk_space.release()  # room for the two writes below
+            close_failed(disk_space.describe(err))
+        else:
+            close_failed(f"{type(err).__name__}: {str(err)[:4000]}")
         raise
-    mlflow.end_run("FINISHED")
+    try:
+        mlflow.end_run("FINISHED")
+    except Exception as err:
+        if not disk_space.is_disk_full(err):
+            raise
+        disk_space.release()  # the run's last write found the disk full: it ends FAILED, not RUNNING
+        close_failed(disk_space.describe(err))
+        raise disk_space.DiskFull(disk_space.describe(err)) from err
+
+
+def close_failed(error: str) -> None:
+    """End the active run FAILED with ``error``; on a disk still full, warn that it stays RUNNING
+    (the original error, not this one, is what the user must see)."""
+    try:
+        mlflow.set_tag("error", error)
+        mlflow.end_run("FAILED")
+    except Exception as err:
+        if not disk_space.is_disk_full(err):
+            raise
+        run = mlflow.active_run()
+        log.warning("MLflow run %s could not be marked FAILED: the disk is still full", run.info.run_id if run else "?")
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -29,6 +29,8 @@ def start_sweep_run(experiment_id: str, run_id: str | None, name: str, tags: Map
     if run_id:
         try:
             client.update_run(run_id, status="RUNNING")
+            if "error" in client.get_run(run_id).data.tags:  # why the last launch stopped: no longer true
+                client.delete_tag(run_id, "error")
             return run_id
         except MlflowException as err:
             log.warning("sweep parent run %s cannot be reopened (%s); starting a new one", run_id, err)
