@@ -110,6 +110,16 @@ CASES: dict[str, tuple[list[str], str]] = {
     "series baseline on check-ins": (["data=checkins", "model=persistence"], "model.name"),
     "check-in baseline on a series": (["model=last_checkin"], "a family for series data"),
     "series metric on check-ins": (["data=checkins", "optimized_metric=val_smape"], "optimized_metric"),
+    # issue 15: the next-place task
+    "regression metric on next places": (["data=checkin_places", "optimized_metric=val_rmse"], "optimized_metric"),
+    "next-place vocabulary of one place": (["data=checkin_places", "data.places.max_places=1"],
+                                           "data.places.max_places"),
+    "unknown next-place key": (["data=checkin_places", "+data.places.size=3"], "data.places.size"),
+    "series baseline on next places": (["data=checkin_places", "model=persistence"], "model.name"),
+    "next-place baseline on check-ins": (["data=checkins", "model=markov_place"], "a family for checkins data"),
+    "next-place users too short for the timestep": (
+        ["data=checkin_places", "data.path={tmp}/short_users.txt", "data.timestep=12", "data.clean.min_checkins=1"],
+        "data.timestep=12 leaves no window in the train split"),
     # issue 20.6: found before any run, not as scikit-learn's "Input contains NaN" after it opened
     "all-NaN target column": (["data=csv_series", "data.path={tmp}/all_nan.csv", "model=persistence"],
                               "column 'value' holds no value"),

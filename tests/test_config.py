@@ -25,7 +25,8 @@ def test_defaults() -> None:
     assert cfg["data"]["source"] == "livestream" and cfg["data"]["path"] is None
     assert cfg["data"]["target"] == "WATCH_UCNT"
     assert cfg["model"]["name"] == "lstm"
-    assert cfg["optimized_metric"] == "val_rmse" in load_task("series").optimizable
+    assert cfg["optimized_metric"] is None  # the task's own: val_rmse for a series
+    assert parse_run(cfg).optimized == "val_rmse" == load_task("series").default_metric
     assert cfg["tracking"]["experiment"] == "livestream"
     validate_model(cfg["model"])
     spec = validate_trainer(cfg["trainer"])

@@ -37,7 +37,7 @@ class TrialPruned(Exception):
     Not a :class:`SweepcastError`: nothing is wrong, the trial was just not promising."""
 
     def __init__(self, epoch: int, value: float) -> None:
-        super().__init__(f"pruned after epoch {epoch} (val_rmse {value:.6g})")
+        super().__init__(f"pruned after epoch {epoch} (epoch metric {value:.6g})")
         self.epoch = epoch
         self.value = value
 

@@ -130,16 +130,17 @@ def fit(
     callbacks: Sequence["keras.callbacks.Callback"] = (),
     show_bar: bool = True,
 ) -> FitResult:
-    """Compile with MSE on scaled targets and fit on train windows, validating on val windows."""
+    """Compile with MSE on scaled targets (or the data's own ``training_objective``, e.g. a
+    ranking's cross-entropy) and fit on train windows, validating on val windows."""
     import keras  # here, not at the top: see the module docstring
 
-    model.compile(
-        optimizer=make_optimizer(spec.optimizer, spec.learning_rate),
-        loss="mse",
+    objective = data.training_objective() if hasattr(data, "training_objective") else {
+        "loss": "mse",  # on scaled targets
         # RMSE without regularisation terms, for the per-epoch val_rmse in original units
-        metrics=[keras.metrics.RootMeanSquaredError(name="scaled_rmse")],
-        steps_per_execution=spec.steps_per_execution,
-    )
+        "metrics": [keras.metrics.RootMeanSquaredError(name="scaled_rmse")],
+    }
+    model.compile(optimizer=make_optimizer(spec.optimizer, spec.learning_rate), **objective,
+                  steps_per_execution=spec.steps_per_execution)
     train = data.dataset("train", spec.batch_size, shuffle=True, seed=spec.seed)
     val = data.dataset("val", spec.batch_size)
     # TerminateOnNaN: a diverged run stops at once instead of burning its remaining epochs.
@@ -172,7 +173,10 @@ def fit(
 
 
 def predict_split(model: "keras.Model", data: "PreparedData", split: str, batch_size: int) -> np.ndarray:
-    """``[windows, horizon]`` forecasts for every window of ``split``, in original units."""
+    """``[windows, horizon]`` forecasts for every window of ``split``, in original units (a ranking
+    task's data predicts for itself: its places, best first)."""
+    if hasattr(data, "predict"):
+        return np.asarray(data.predict(model, split, batch_size))
     if data.task.outputs < data.horizon:
         return recursive_forecast(lambda windows: model.predict(windows, batch_size=batch_size, verbose=0), data, split)
     return data.inverse_target(model.predict(data.dataset(split, batch_size), verbose=0))
@@ -206,8 +210,9 @@ def val_rmse_callback(unit_scale: float) -> "keras.callbacks.Callback":
     return ValRmse()
 
 
-def trial_reporter(report: Callable[[int, float], bool]) -> "keras.callbacks.Callback":
-    """Reports ``epoch_val_rmse`` to a sweep trial each epoch; stops training when it is pruned
+def trial_reporter(report: Callable[[int, float], bool], key: str = "epoch_val_rmse") -> "keras.callbacks.Callback":
+    """Reports the epoch metric ``key`` (validation RMSE in original units; a ranking's
+    ``val_acc1``) to a sweep trial each epoch; stops training when it is pruned
     (``pruned_epoch`` then holds the 1-based epoch)."""
     import keras  # here, not at the top: see the module docstring
 
@@ -216,7 +221,7 @@ def trial_reporter(report: Callable[[int, float], bool]) -> "keras.callbacks.Cal
         last_value: float = float("nan")
 
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-            value = (logs or {}).get("epoch_val_rmse")
+            value = (logs or {}).get(key)
             if value is None or not np.isfinite(value):
                 return
             self.last_value = float(value)

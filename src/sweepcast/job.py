@@ -111,10 +111,12 @@ def fit_network(data: Any, spec: RunSpec) -> tuple[Any, dict, Any]:
     trainer = spec.trainer
     configure_threads(trainer.intra_op_threads, trainer.inter_op_threads)
     seed_everything(trainer.seed, trainer.deterministic)
-    model = build_model(spec.model.config, (data.timestep, len(data.features)), data.task.outputs)
+    model = build_model(spec.model.config, (data.timestep, len(data.features)), data.task.outputs, data.task)
     log.info("model %s: %s parameters", spec.model.name, f"{model.count_params():,}")
     trial = sweep_context.current()
-    pruning = trial_reporter(trial.report) if trial is not None and trial.report is not None else None
+    epoch_metric, direction = getattr(data, "epoch_metric", ("epoch_val_rmse", "minimize"))
+    prunable = trial is not None and trial.report is not None and trial.direction == direction
+    pruning = trial_reporter(trial.report, epoch_metric) if prunable else None
     callbacks = [val_rmse_callback(data.target_unit_scale()), *([pruning] if pruning else []), tracking.epoch_callback()]
     result = fit(model, data, trainer, callbacks=callbacks, show_bar=not in_multirun())
     if pruning is not None and pruning.pruned_epoch is not None:
@@ -144,7 +146,8 @@ def log_model_and_log(model: Any, data: Any, spec: RunSpec) -> None:
     """A network (with signature and one test window as its example) and the job's log file.
     Baselines log no model: their params say it all."""
     if model is not None and spec.tracking.log_model:
-        example = data.inputs[input_rows(data.target_rows("test")[:1], data.timestep)]  # [1, timestep, F]
+        example = data.example_input() if hasattr(data, "example_input") else \
+            data.inputs[input_rows(data.target_rows("test")[:1], data.timestep)]  # [1, timestep, F]
         tracking.log_keras_model(model, example)
     log_file = job_log_file()
     if log_file is not None:

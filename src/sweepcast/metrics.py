@@ -88,3 +88,28 @@ def checkin_metrics(true: np.ndarray, pred: np.ndarray, true_scaled: np.ndarray,
     for c, name in enumerate(("dt", "lat", "lon")):
         scores[f"{prefix}_rmse_{name}"] = rmse(true_scaled[:, c], pred_scaled[:, c])
     return scores
+
+
+RANK_DEPTH = 10  # rankers return their 10 best places: Acc@1/5/10 and MRR@10
+
+
+def ranking_metrics(true: np.ndarray, ranked: np.ndarray, prefix: str) -> dict[str, float]:
+    """``{prefix}_acc1/_acc5/_acc10/_mrr`` of ``ranked`` (``[windows, <=10]`` place indices, best
+    first, -1 padding) against ``true`` (``[windows]``). MRR counts a hit at rank r as 1/r and a
+    miss in the top 10 as 0 (MRR@10, as next-POI papers report it); a true index of 0 (``other``)
+    never matches, since no ranker may answer it."""
+    true = np.asarray(true).reshape(-1, 1)
+    hits = (np.asarray(ranked) == true) & (true > 0)
+    first = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0)
+    reciprocal = np.divide(1.0, first, out=np.zeros(len(first)), where=first > 0)
+    return {
+        **{f"{prefix}_acc{k}": float(np.mean((first > 0) & (first <= k))) for k in (1, 5, 10)},
+        f"{prefix}_mrr": float(reciprocal.mean()),
+    }
+
+
+def acc_skill(model_acc1: float, baseline_acc1: float) -> float:
+    """``acc1 / baseline_acc1 - 1``: > 0 beats the baseline (0.1 is 10 % more hits); NaN if it never hits."""
+    if baseline_acc1 == 0:
+        return float("nan")
+    return model_acc1 / baseline_acc1 - 1.0

@@ -71,7 +71,8 @@ def parse_run(cfg: "DictConfig | Mapping[str, Any]") -> RunSpec:
     task = task_for(config["data"])
     data = task.settings(config["data"])
     validate_model(config["model"], data.task)
-    optimized = config.get("optimized_metric", "val_rmse")
+    optimized = config.get("optimized_metric") or task.default_metric  # null: the task's own
+    config["optimized_metric"] = optimized  # what the sweeper reads, as the job will use it
     if optimized not in task.optimizable:
         raise ConfigError("optimized_metric", f"one of {task.optimizable}", optimized)
     tracking = config["tracking"]

@@ -36,8 +36,13 @@ class ForecastTask:
     timestep: int
     horizon: int = 1
     strategy: str = "direct"
-    kind: str = "series"  # the task's name: series | checkins (sweepcast/tasks/)
-    targets: int = 1  # values per forecast step: 1 for a series, 3 (dt, lat, lon) for a check-in
+    kind: str = "series"  # the task's name: series | checkins | next_place (sweepcast/tasks/)
+    targets: int = 1  # values per forecast step: 1 for a series, 3 (dt, lat, lon) for a check-in, a
+    # score per place for next_place
+    places: int = 0  # next_place: input column 0 is a place index below this, which networks embed
+    place_dim: int = 0  # ... in this many dimensions
+    candidates: int = 0  # next_place: places scored per window ...
+    candidate_features: int = 0  # ... each with this many features (sweepcast.data.place_candidates)
 
     @property
     def outputs(self) -> int:

@@ -29,6 +29,10 @@ FAMILIES: dict[str, str] = {
     "moving_average": "sweepcast.models.moving_average",
     "gbdt": "sweepcast.models.gbdt",
     "last_checkin": "sweepcast.models.last_checkin",
+    "last_place": "sweepcast.models.last_place",
+    "frequent_place": "sweepcast.models.frequent_place",
+    "markov_place": "sweepcast.models.markov_place",
+    "recent_markov_place": "sweepcast.models.recent_markov_place",
 }
 
 
@@ -45,11 +49,18 @@ def family(spec: Mapping[str, Any]) -> Any:
     return importlib.import_module(FAMILIES[name])
 
 
-def build_model(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> "keras.Model | Forecaster":
+def build_model(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1,
+                task: "ForecastTask | None" = None) -> "keras.Model | Forecaster":
     """Build the family named by ``spec['name']`` for windows of ``input_shape`` (timestep, features)
     and ``outputs`` values per window: a Keras model for networks, a
-    :class:`~sweepcast.models.baselines.Forecaster` for baselines (which read the horizon from the data)."""
-    return family(spec).build(spec, input_shape, outputs)
+    :class:`~sweepcast.models.baselines.Forecaster` for baselines (which read the horizon from the data).
+    A task whose first input column is a place (``task.places``) gets the network behind a place embedding."""
+    module = family(spec)
+    if task is not None and task.places and is_network(str(spec["name"])):
+        from sweepcast.models.place_embedding import with_place_embedding
+
+        return with_place_embedding(module.build, spec, input_shape, task)
+    return module.build(spec, input_shape, outputs)
 
 
 def validate_model(spec: Mapping[str, Any], task: "ForecastTask | None" = None) -> None:

@@ -18,7 +18,7 @@ from sweepcast.models.spec import HeadSpec, RecurrentSpec, check_keys, head_spec
 if TYPE_CHECKING:
     import keras
 
-DATA_KINDS = ("series", "checkins")  # check-ins: a 3-value head (dt, lat, lon)
+DATA_KINDS = ("series", "checkins", "next_place")  # check-ins: a 3-value head; next_place: a score per place
 KEYS = ("name", "layers", "units", "dropout", "activation", "attention_heads", "head_units", "head_activation",
         "output_activation", "l2")
 

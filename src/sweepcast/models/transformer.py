@@ -21,7 +21,7 @@ from sweepcast.models.spec import MAX_LAYERS, MAX_UNITS, HeadSpec, check_keys, f
 if TYPE_CHECKING:
     import keras
 
-DATA_KINDS = ("series", "checkins")  # check-ins: a 3-value head (dt, lat, lon)
+DATA_KINDS = ("series", "checkins", "next_place")  # check-ins: a 3-value head; next_place: a score per place
 KEYS = ("name", "layers", "d_model", "heads", "ff_units", "dropout", "readout", "head_units", "head_activation",
         "output_activation", "l2")
 READOUTS = ("average", "last")

@@ -21,8 +21,9 @@ class TrialContext:
     study_name: str
     experiment_id: str
     parent_run_id: str
-    # report(epoch, val_rmse) -> True when the pruner stops the trial; None: no pruning
+    # report(epoch, value) -> True when the pruner stops the trial
     report: Callable[[int, float], bool] | None = None
+    direction: str = "minimize"  # the study's: a job reports only an epoch metric that goes the same way
     attach_run: Callable[[str], None] = field(default=lambda run_id: None)
 
     def run_tags(self) -> dict[str, str]:

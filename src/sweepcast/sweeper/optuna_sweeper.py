@@ -78,7 +78,7 @@ class OptunaSweeper(Sweeper):
         grid = grid_of(space, settings)
         first, *others = space.points_to_check()
         config = self.job_config(space.overrides(first))
-        metric = str(config.get("optimized_metric", "val_rmse"))
+        metric = str(config["optimized_metric"])  # parse_run fills in the task's default
         if self.worker == 0:  # the extra workers run the command already checked
             for point in others:
                 self.job_config(space.overrides(point))

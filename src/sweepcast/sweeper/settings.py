@@ -26,7 +26,8 @@ from sweepcast.redaction import refuse_credentials
 MODES = ("auto", "grid", "sample")
 DIRECTIONS = ("minimize", "maximize")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$")
-MAXIMIZED = ("val_r2", "test_r2", "skill")  # every other optimizable metric is an error to minimise
+MAXIMIZED = ("val_r2", "test_r2", "skill")  # and every hit rate (below); every other metric is an error to minimise
+MAXIMIZED_SUFFIXES = ("_acc1", "_acc5", "_acc10", "_mrr")  # next_place: Acc@k and MRR
 DEFAULT_SAMPLED_TRIALS = 20
 
 
@@ -103,7 +104,7 @@ def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
 
 
 def direction_for(metric: str, configured: str | None) -> str:
-    return configured or ("maximize" if metric in MAXIMIZED else "minimize")
+    return configured or ("maximize" if metric in MAXIMIZED or metric.endswith(MAXIMIZED_SUFFIXES) else "minimize")
 
 
 def build(spec: Mapping[str, Any] | None, name: str, base: type, **overrides: Any) -> Any:

@@ -55,7 +55,7 @@ class JobRunner:
         plan = self.plan
         context = TrialContext(
             number=trial.number, study_name=plan.study_name, experiment_id=self.experiment_id,
-            parent_run_id=self.parent.run_id, report=reporter(trial) if plan.direction == "minimize" else None,
+            parent_run_id=self.parent.run_id, report=reporter(trial), direction=plan.direction,
             attach_run=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
         )
         job = [*overrides, f"hydra.sweep.dir={quote(str(plan.sweep_dir))}", f"hydra.sweep.subdir=trial_{trial.number}"]
@@ -66,7 +66,7 @@ class JobRunner:
 
 
 def reporter(trial: optuna.Trial) -> Callable[[int, float], bool]:
-    """``report(epoch, val_rmse) -> stop?`` for the job's pruning callback."""
+    """``report(epoch, value) -> stop?`` for the job's pruning callback."""
     def report(epoch: int, value: float) -> bool:
         try:
             trial.report(value, epoch)

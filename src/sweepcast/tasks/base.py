@@ -57,6 +57,7 @@ class Task(Protocol):
 
     name: str  # the value of data.task (and of FittedState.task)
     optimizable: tuple[str, ...]  # final metrics a job returns; optimized_metric must be one
+    default_metric: str  # the optimized_metric when the config leaves it null
     reference: str  # the baseline skill is measured against, as reports label it
     prediction_table: str  # the run artifact the sweep report draws the best trial from
 

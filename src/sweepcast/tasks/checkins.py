@@ -37,6 +37,7 @@ class CheckinTask:
     optimizable = tuple(f"{split}_{name}" for split in ("val", "test")
                         for name in ("rmse", "mae", "r2", "km_median", "km_mean", "dt_minutes_mae")) + (
         "baseline_test_rmse", "skill")
+    default_metric = "val_rmse"
     reference = "last check-in"
     prediction_table = PREDICTIONS
 

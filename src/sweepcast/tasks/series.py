@@ -35,6 +35,7 @@ class SeriesTask:
     name = "series"
     optimizable = tuple(f"{split}_{name}" for split in ("val", "test") for name in ("rmse", "mae", "r2", "smape")) + (
         "baseline_test_rmse", "skill")
+    default_metric = "val_rmse"
     reference = "persistence"
     prediction_table = PREDICTIONS
 

@@ -1,0 +1,64 @@
+"""Rankings from counts, and rankings merged in order of preference: what the next-place
+baselines and the candidate lists (:mod:`.place_candidates`) share.
+
+A ranking is ``[windows, depth]`` vocabulary indices, best first, -1 where a source has nothing
+more to say.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sweepcast.data.places import OTHER
+
+MERGE_CHUNK = 2_000  # windows merged at once: [chunk, sources, sources] booleans (~20 MB at 100 sources)
+
+
+class RankTable:
+    """For each key, the ``depth`` values seen most often with it (ties: the lower index first,
+    i.e. the globally more visited place); ``other`` is never a value. Built once, looked up per batch."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray, depth: int) -> None:
+        frame = pd.DataFrame({"key": np.asarray(keys, dtype=np.int64), "value": np.asarray(values, dtype=np.int64)})
+        frame = frame[frame["value"] != OTHER]
+        counts = frame.value_counts().rename("n").reset_index().sort_values(
+            ["key", "n", "value"], ascending=[True, False, True], kind="stable")
+        counts["rank"] = counts.groupby("key").cumcount()
+        counts = counts[counts["rank"] < depth]
+        self.known = np.unique(counts["key"].to_numpy())
+        self.table = np.full((len(self.known) + 1, depth), -1, dtype=np.int32)  # the last row: unknown keys
+        self.table[np.searchsorted(self.known, counts["key"].to_numpy()), counts["rank"].to_numpy()] = \
+            counts["value"].to_numpy()
+
+    def lookup(self, queries: np.ndarray) -> np.ndarray:
+        """``[queries, depth]`` values, -1 padded."""
+        return self.table[find(self.known, np.asarray(queries, dtype=np.int64), len(self.known))]
+
+
+def rank_by_counts(keys: np.ndarray, values: np.ndarray, queries: np.ndarray, depth: int) -> np.ndarray:
+    """:class:`RankTable` of ``keys``/``values`` looked up once for ``queries``."""
+    return RankTable(keys, values, depth).lookup(queries)
+
+
+def find(known: np.ndarray, queries: np.ndarray, missing: int) -> np.ndarray:
+    """Positions of ``queries`` in the sorted unique ``known``, ``missing`` where absent."""
+    at = np.searchsorted(known, queries)
+    if not len(known):
+        return np.full(np.shape(queries), missing, dtype=np.int64)
+    return np.where((at < len(known)) & (known[np.minimum(at, len(known) - 1)] == queries), at, missing)
+
+
+def merge_rankings(rankings: list[np.ndarray], depth: int) -> np.ndarray:
+    """The first ``depth`` distinct places of each row across ``rankings``, in order."""
+    joined = np.concatenate([np.asarray(r, dtype=np.int32) for r in rankings], axis=1)
+    out = np.full((len(joined), depth), -1, dtype=np.int32)
+    lower = np.tril(np.ones((joined.shape[1], joined.shape[1]), dtype=bool), k=-1)
+    for start in range(0, len(joined), MERGE_CHUNK):
+        block = joined[start:start + MERGE_CHUNK]
+        seen_before = ((block[:, :, None] == block[:, None, :]) & lower[None]).any(axis=2)
+        keep = (block >= 0) & ~seen_before
+        rank = np.cumsum(keep, axis=1) - 1
+        rows, cols = np.nonzero(keep & (rank < depth))
+        out[start + rows, rank[rows, cols]] = block[rows, cols]
+    return out

@@ -1,0 +1,234 @@
+"""Check-in windows for the next-place task: the same users, cleaning, splits and windows as the
+check-in regression, with each check-in's place as an input and the next check-in's place as the target.
+
+Built on :func:`~sweepcast.data.trajectories.prepare_checkins`, so every SNAP-layout file and
+every cleaning and split option works unchanged. The place vocabulary is fitted on training
+check-ins only (:mod:`.places`). A window's inputs are ``[timestep, 1 + F]``: column 0 the place's
+vocabulary index (a network embeds it), then the check-in task's scaled numbers (gap, lat, lon,
+optionally hour of week and friends). Its target is the next check-in's place index.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from sweepcast.data.place_candidates import CHUNK, FEATURES, CandidateIndex, History
+from sweepcast.data.places import OTHER, PlaceSettings, PlaceVocabulary
+from sweepcast.data.splits import SPLITS
+from sweepcast.data.trajectories import CheckinData, CheckinSettings, prepare_checkins
+from sweepcast.data.windows import ForecastTask, batched, input_rows
+from sweepcast.errors import DataError
+from sweepcast.metrics import RANK_DEPTH
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+
+PLACE_FEATURE = "place"
+
+
+@dataclass(frozen=True)
+class NextPlaceSettings:
+    """``data.*`` of a next-place config: the check-in settings plus ``data.places``."""
+
+    checkins: CheckinSettings
+    places: PlaceSettings
+    task: ForecastTask
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "NextPlaceSettings":
+        checkins = CheckinSettings.from_config({k: v for k, v in cfg.items() if k != "places"})
+        task = ForecastTask(checkins.task.timestep, 1, "direct", kind="next_place", targets=1)
+        return cls(checkins, PlaceSettings.from_config(cfg.get("places")), task)
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.checkins.config
+
+
+@dataclass
+class NextPlaceData:
+    """What a next-place run trains and is scored on; the trainer's surface (``dataset``,
+    ``window_count``, ``target_rows``) like every task's data."""
+
+    checkins: CheckinData
+    settings: NextPlaceSettings
+    vocabulary: PlaceVocabulary
+    place_index: np.ndarray  # [n] vocabulary index of every modelled check-in
+    seen_in_train: np.ndarray  # [n] whether the check-in's location id occurs in training at all
+    inputs: np.ndarray  # [n, 1 + F] float32: place index, then the scaled numbers
+    task: ForecastTask
+    index: CandidateIndex  # any windows' candidates and their features
+    positions: dict[str, np.ndarray]  # per split [windows]: the true place's position in its candidates, -1 absent
+
+    target = "next place"
+    epoch_metric = ("val_acc1", "maximize")  # what a sweep's pruner hears each epoch
+
+    @property
+    def frame(self) -> Any:
+        return self.checkins.frame
+
+    @property
+    def source(self) -> str:
+        return self.checkins.source
+
+    @property
+    def fingerprint(self) -> str:
+        return self.checkins.fingerprint
+
+    @property
+    def report(self) -> Any:
+        return self.checkins.report
+
+    @property
+    def features(self) -> list[str]:
+        return [PLACE_FEATURE, *self.checkins.features]
+
+    @property
+    def timestep(self) -> int:
+        return self.task.timestep
+
+    @property
+    def horizon(self) -> int:
+        return 1
+
+    @property
+    def depth(self) -> int:
+        """How many places a ranker returns per window (fewer when the vocabulary is tiny)."""
+        return min(RANK_DEPTH, self.vocabulary.size - 1)
+
+    def window_count(self, split: str) -> int:
+        return self.checkins.window_count(split)
+
+    def target_rows(self, split: str, steps: int | None = None) -> np.ndarray:
+        return self.checkins.target_rows(split)
+
+    def true_places(self, split: str) -> np.ndarray:
+        """``[windows]`` vocabulary index of each window's next check-in."""
+        return self.place_index[self.target_rows(split)]
+
+    def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int | None = None) -> Any:
+        """What networks fit and validate on: the windows whose next place is among their
+        candidates (a model can only learn from those; scores still count the rest, as misses).
+        ``x`` is (window ``[B, timestep, 1 + F]``, candidates ``[B, C]``, their mask, their
+        features ``[B, C, G]``), computed batch by batch; ``y`` the true place's position in the candidates."""
+        return self.candidate_dataset(split, np.flatnonzero(self.positions[split] >= 0), batch_size, shuffle, seed)
+
+    def target_positions(self, split: str) -> np.ndarray:
+        """``[windows]`` where the true next place is in each window's candidates (-1: absent)."""
+        return self.positions[split]
+
+    def batch(self, split: str, windows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Model inputs and target positions of some windows of ``split``."""
+        rows = self.target_rows(split)[windows]
+        cands, facts = self.index(rows)
+        window = self.inputs[input_rows(rows, self.timestep)]
+        return (window.astype(np.float32), np.maximum(cands, 0).astype(np.int32), cands >= 0, facts,
+                np.maximum(self.positions[split][windows], 0).astype(np.int64))
+
+    def candidate_dataset(self, split: str, windows: np.ndarray, batch_size: int, shuffle: bool = False,
+                          seed: int | None = None) -> Any:
+        import tensorflow as tf  # here, not at the top: data is prepared before TensorFlow loads
+
+        if len(windows) < 1:
+            raise DataError(f"{self.source}: no {split} window has its next place among its candidates")
+        shapes = ([None, self.timestep, len(self.features)], [None, self.task.candidates], [None, self.task.candidates],
+                  [None, self.task.candidates, self.task.candidate_features], [None])
+
+        def gather(batch: Any) -> Any:
+            parts = tf.numpy_function(lambda w: self.batch(split, w), [batch],
+                                      [tf.float32, tf.int32, tf.bool, tf.float32, tf.int64], stateful=False)
+            for part, shape in zip(parts, shapes):
+                part.set_shape(shape)
+            return tuple(parts[:4]), parts[4]
+
+        starts = tf.data.Dataset.from_tensor_slices(np.asarray(windows, dtype=np.int64))
+        return batched(starts, len(windows), gather, batch_size, shuffle, seed)
+
+    def example_input(self) -> dict[str, np.ndarray]:
+        """The first test window as a model takes it (the logged model's input example)."""
+        window, cands, mask, facts, _ = self.batch("test", np.arange(1))
+        return {"window": window, "candidates": cands, "candidate_mask": mask, "candidate_features": facts}
+
+    def windows(self, split: str, steps: int | None = None) -> np.ndarray:
+        return self.inputs[input_rows(self.target_rows(split), self.timestep)]
+
+    def target_unit_scale(self) -> float:
+        return 1.0
+
+    def training_objective(self) -> dict[str, Any]:
+        """What ``fit`` compiles with: cross-entropy over each window's candidates, top-1 accuracy per epoch."""
+        import keras  # here, not at the top: data is prepared before TensorFlow loads
+
+        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                "metrics": [keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="acc1")]}
+
+    def predict(self, model: "keras.Model", split: str, batch_size: int) -> np.ndarray:
+        """``[windows, depth]`` place indices, best first: each window's candidates by score,
+        :data:`~sweepcast.data.place_candidates.CHUNK` windows at a time."""
+        ranked = np.full((self.window_count(split), self.depth), -1, dtype=np.int32)
+        for start in range(0, len(ranked), CHUNK):
+            window, cands, mask, facts, _ = self.batch(split, np.arange(start, min(start + CHUNK, len(ranked))))
+            scores = np.asarray(model.predict({"window": window, "candidates": cands, "candidate_mask": mask,
+                                               "candidate_features": facts}, batch_size=batch_size, verbose=0))
+            scores = np.where(mask, scores, -np.inf)
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :self.depth]
+            best = np.where(np.take_along_axis(scores, order, axis=1) > -np.inf,
+                            np.take_along_axis(cands, order, axis=1), -1)
+            ranked[start:start + len(best)] = best
+        return ranked
+
+
+def prepare_next_place(settings: NextPlaceSettings, max_points: int | None = None) -> NextPlaceData:
+    """The check-in pipeline, then the training places' vocabulary and the place inputs."""
+    checkins = prepare_checkins(settings.checkins, max_points)
+    frame = checkins.frame
+    train = frame["split"].to_numpy() == 0
+    locations = frame["location"].to_numpy(dtype=np.int64)
+    vocabulary = PlaceVocabulary.fit(locations[train], frame["lat"].to_numpy()[train], frame["lon"].to_numpy()[train],
+                                     settings.places)
+    if vocabulary.size < 3:
+        raise DataError(f"{checkins.source}: only {vocabulary.size - 1} place(s) visited at least "
+                        f"data.places.min_count={settings.places.min_count} times in training; a ranking needs two "
+                        "or more: lower data.places.min_count or use more data")
+    place_index = vocabulary.encode(locations)
+    seen = np.isin(locations, np.unique(locations[train]))
+    inputs = np.hstack([place_index.astype(np.float32)[:, None], checkins.inputs])
+    index = CandidateIndex(place_history(frame, place_index), vocabulary, settings.task.timestep)
+    positions = {split: target_positions(index, checkins.target_rows(split), place_index) for split in SPLITS}
+    task = replace(settings.task, targets=vocabulary.size, places=vocabulary.size,
+                   place_dim=settings.places.embedding_dim, candidates=index.depth, candidate_features=len(FEATURES))
+    data = NextPlaceData(checkins, settings, vocabulary, place_index, seen, inputs, task, index, positions)
+    test = data.true_places("test")
+    log.info("places: %d in the vocabulary (seen >= %d times in training, at most %d) + other; test targets: "
+             "%.1f%% other, %.1f%% never seen in training; true place among the %d candidates: train %.1f%%, "
+             "test %.1f%%", vocabulary.size - 1, settings.places.min_count, settings.places.max_places,
+             100 * np.mean(test == OTHER), 100 * np.mean(~seen[data.target_rows("test")]), task.candidates,
+             100 * np.mean(data.target_positions("train") >= 0), 100 * np.mean(data.target_positions("test") >= 0))
+    return data
+
+
+def target_positions(index: CandidateIndex, rows: np.ndarray, place_index: np.ndarray) -> np.ndarray:
+    """``[windows]`` position of each window's true place in its candidates (-1: absent)."""
+    positions = np.full(len(rows), -1, dtype=np.int16)
+    for part, cands, _ in index.chunks(rows):
+        true = place_index[rows[part]][:, None]
+        hits = (cands == true) & (true > OTHER)
+        positions[part] = np.where(hits.any(axis=1), hits.argmax(axis=1), -1)
+    return positions
+
+
+def place_history(frame: Any, place_index: np.ndarray) -> History:
+    """The check-ins as candidate lists and features read them."""
+    times = frame["time"].to_numpy().astype("datetime64[s]").astype(np.int64)
+    seconds, order = np.unique(times, return_inverse=True)
+    return History(user=np.unique(frame["user"].to_numpy(), return_inverse=True)[1].astype(np.int64),
+                   place=place_index.astype(np.int64), order=order.astype(np.int64),
+                   seconds_of_order=seconds.astype(np.float64),
+                   lat=frame["lat"].to_numpy(dtype=np.float64), lon=frame["lon"].to_numpy(dtype=np.float64),
+                   train=frame["split"].to_numpy() == 0)

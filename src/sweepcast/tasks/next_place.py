@@ -1,0 +1,182 @@
+"""The next-place task: from a user's last ``timestep`` check-ins, rank the places of the next one.
+
+Where the check-in task regresses (gap, lat, lon) and lands between a user's places, this one
+names places, as the next-POI literature scores it: Acc@1/5/10 and MRR@10 over a vocabulary of
+training places (:mod:`sweepcast.data.places`), the km between the top-1 place and where the
+user really went, and the share of targets no ranker can hit (places outside the vocabulary).
+Three baselines run on the same windows (last place, the user's most frequent place, a
+first-order Markov chain); the strongest on test is the reference ``skill`` is measured against.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from sweepcast.data.checkins import haversine_km
+from sweepcast.data.place_windows import NextPlaceData, NextPlaceSettings, prepare_next_place
+from sweepcast.data.places import OTHER
+from sweepcast.data.scalers import scaler_state
+from sweepcast.data.trajectories import TARGETS
+from sweepcast.errors import SweepcastError
+from sweepcast.fitted_state import FittedState
+from sweepcast.metrics import acc_skill, ranking_metrics
+from sweepcast.models.frequent_place import FrequentPlace
+from sweepcast.models.last_place import LastPlace
+from sweepcast.models.markov_place import MarkovPlace
+from sweepcast.models.recent_markov_place import RecentMarkovPlace
+from sweepcast.tasks.base import Artifact, CardText, Evaluation, Predict
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+TABLE_ROWS = 5_000  # test windows kept in predictions/test_places.csv
+MAP_POINTS = 400
+PREDICTIONS = "predictions/test_places.csv"
+SCORES = ("acc1", "acc5", "acc10", "mrr", "km_median", "km_mean", "other_share", "unseen_share")
+BASELINES = {"last_place": LastPlace, "frequent_place": FrequentPlace, "markov_place": MarkovPlace,
+             "recent_markov_place": RecentMarkovPlace}
+
+
+class NextPlaceTask:
+    name = "next_place"
+    optimizable = tuple(f"{split}_{score}" for split in ("val", "test") for score in SCORES[:6]) + (
+        "baseline_test_acc1", "skill")
+    default_metric = "val_acc1"
+    reference = "best of last / frequent / Markov / recent Markov place"
+    prediction_table = PREDICTIONS
+
+    def settings(self, data_cfg: Mapping[str, Any]) -> NextPlaceSettings:
+        return NextPlaceSettings.from_config(data_cfg)
+
+    def prepare(self, settings: NextPlaceSettings, max_points: int | None) -> NextPlaceData:
+        return prepare_next_place(settings, max_points)
+
+    def evaluate(self, data: NextPlaceData, predict: Predict, fitted: Mapping[str, float], plotlyjs: str) -> Evaluation:
+        """Val and test rankings scored; every baseline on the same test windows; the table and map."""
+        started = time.perf_counter()
+        test_pred = predict("test")
+        metrics = {**split_scores(data, "val", predict("val"), "val"), **split_scores(data, "test", test_pred, "test"),
+                   **fitted}
+        rankings = {}
+        for name, baseline in BASELINES.items():
+            model = baseline()
+            model.fit(data, 0)
+            rankings[name] = model.predict(data, "test")
+            scores = split_scores(data, "test", rankings[name], f"{name}_test")
+            metrics.update({k: v for k, v in scores.items() if not k.endswith("_share")})
+        best = max(BASELINES, key=lambda name: metrics[f"{name}_test_acc1"])
+        for score in SCORES[:6]:
+            metrics[f"baseline_test_{score}"] = metrics[f"{best}_test_{score}"]
+        metrics["skill"] = acc_skill(metrics["test_acc1"], metrics["baseline_test_acc1"])
+        metrics["evaluate_seconds"] = time.perf_counter() - started
+        return Evaluation(metrics, artifacts=artifacts(data, test_pred, rankings[best], best, plotlyjs))
+
+    def fitted_state(self, data: NextPlaceData) -> FittedState:
+        checkins = data.checkins
+        return FittedState(
+            task=self.name, data=dict(data.settings.config), features=list(data.features),
+            input_scaler=scaler_state(checkins.input_scaler), target_scaler=scaler_state(checkins.target_scaler),
+            timestep=data.timestep,
+            details={"targets": list(TARGETS), "dt_log": checkins.settings.dt_log,
+                     "timezone": checkins.settings.timezone, "places": data.vocabulary.to_json()},
+        )
+
+    def summary(self, metrics: Mapping[str, float]) -> str:
+        return ("test Acc@1 %.3f  Acc@5 %.3f  Acc@10 %.3f  MRR %.3f  top-1 miss %.2f km median  "
+                "skill %.3f over the best baseline (Acc@1 %.3f, %.2f km median); %.1f%% of targets outside the "
+                "vocabulary") % (
+            metrics["test_acc1"], metrics["test_acc5"], metrics["test_acc10"], metrics["test_mrr"],
+            metrics["test_km_median"], metrics["skill"], metrics["baseline_test_acc1"],
+            metrics["baseline_test_km_median"], 100 * metrics["test_other_share"])
+
+    def preprocessing(self, state: FittedState) -> Any:
+        raise SweepcastError("exporting a next_place model is not supported yet: its runs are scored and logged, "
+                             "and python -m sweepcast export works for data=checkins and the series tasks")
+
+    def describe(self, params: Mapping[str, str], source: str) -> str:
+        return (f"{source}, next place (ranked over training places), timestep {params.get('data.timestep', '?')} "
+                f"check-ins, split by {params.get('data.split.by', 'time')}")
+
+    def card(self, serving: Any) -> CardText:
+        raise SweepcastError("exporting a next_place model is not supported yet")
+
+    def best_trial_figures(self, table_csv: str, trial: int, params: Mapping[str, str]) -> "list[go.Figure]":
+        """The map of true vs top-1 places of the best trial, from :data:`PREDICTIONS`."""
+        from sweepcast.report.checkin_figures import locations_figure  # plotly: seconds
+
+        shown = pd.read_csv(io.StringIO(table_csv)).dropna(subset=["pred_lat"]).head(MAP_POINTS)
+        return [locations_figure(shown, f"trial {trial}: next place, true vs top-1 ({len(shown)} test windows)")]
+
+    def explore_page(self, data_cfg: Mapping[str, Any]) -> str:
+        """The check-in exploration page of the same check-ins."""
+        from sweepcast.report.checkin_explore import build_page  # plotly: seconds
+
+        settings = self.settings(data_cfg)
+        return build_page(settings.checkins.config, prepare_next_place(settings).checkins)
+
+
+def split_scores(data: NextPlaceData, split: str, ranked: np.ndarray, prefix: str) -> dict[str, float]:
+    """Acc@k, MRR, km of the top-1 place, and the shares of targets no ranker can hit."""
+    true = data.true_places(split)
+    rows = data.target_rows(split)
+    scores = ranking_metrics(true, ranked, prefix)
+    km = top1_km(data, rows, ranked[:, 0])
+    scores[f"{prefix}_km_median"] = float(np.nanmedian(km)) if np.isfinite(km).any() else float("nan")
+    scores[f"{prefix}_km_mean"] = float(np.nanmean(km)) if np.isfinite(km).any() else float("nan")
+    scores[f"{prefix}_other_share"] = float(np.mean(true == OTHER))
+    scores[f"{prefix}_unseen_share"] = float(np.mean(~data.seen_in_train[rows]))
+    return scores
+
+
+def top1_km(data: NextPlaceData, rows: np.ndarray, top1: np.ndarray) -> np.ndarray:
+    """km between each window's top-1 place (its mean training coordinates) and the true check-in."""
+    vocabulary = data.vocabulary
+    safe = np.clip(top1, 0, vocabulary.size - 1)
+    lat = np.where(top1 > 0, vocabulary.lat[safe], np.nan)
+    lon = np.where(top1 > 0, vocabulary.lon[safe], np.nan)
+    frame = data.frame
+    return haversine_km(frame["lat"].to_numpy()[rows], frame["lon"].to_numpy()[rows], lat, lon)
+
+
+def artifacts(data: NextPlaceData, test_pred: np.ndarray, base_pred: np.ndarray, baseline: str,
+              plotlyjs: str) -> list[Artifact]:
+    from sweepcast.report.checkin_figures import locations_figure  # plotly: seconds
+    from sweepcast.report.forecast import figure_html
+
+    table = prediction_table(data, test_pred, base_pred)
+    shown = table.dropna(subset=["pred_lat"]).head(MAP_POINTS)
+    page = locations_figure(shown, f"next place: true vs top-1, baseline {baseline} ({len(shown)} test windows)")
+    return [Artifact(PREDICTIONS, table, digits=9), Artifact("plots/places_test.html", figure_html(page, plotlyjs))]
+
+
+def prediction_table(data: NextPlaceData, test_pred: np.ndarray, base_pred: np.ndarray) -> pd.DataFrame:
+    """Up to :data:`TABLE_ROWS` test windows (seed 0): who, when, the true place, the model's
+    top 5 and the baseline's top 1, and where they are."""
+    rows = data.target_rows("test")
+    pick = np.sort(np.random.default_rng(0).choice(len(rows), size=min(TABLE_ROWS, len(rows)), replace=False))
+    frame = data.frame.iloc[rows[pick]]
+    vocabulary = data.vocabulary
+    ranked, base = test_pred[pick], base_pred[pick]
+    table = pd.DataFrame({"user": frame["user"].to_numpy(), "time": frame["time"].to_numpy(),
+                          "true_location": frame["location"].to_numpy(), "true_lat": frame["lat"].to_numpy(),
+                          "true_lon": frame["lon"].to_numpy()})
+    for k in range(min(5, ranked.shape[1])):
+        table[f"top{k + 1}_location"] = vocabulary.decode(ranked[:, k])
+    safe = np.clip(ranked[:, 0], 0, vocabulary.size - 1)
+    table["pred_lat"], table["pred_lon"] = vocabulary.lat[safe], vocabulary.lon[safe]
+    base_safe = np.clip(base[:, 0], 0, vocabulary.size - 1)
+    table["baseline_location"] = vocabulary.decode(base[:, 0])
+    table["baseline_lat"], table["baseline_lon"] = vocabulary.lat[base_safe], vocabulary.lon[base_safe]
+    true = data.true_places("test")[pick]
+    hits = (ranked == true[:, None]) & (true[:, None] > 0)
+    table["hit_rank"] = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0)
+    table["km_error"] = top1_km(data, rows[pick], ranked[:, 0])
+    return table
+
+
+TASK = NextPlaceTask()

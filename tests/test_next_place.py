@@ -1,0 +1,158 @@
+"""The next-place task (issue 15): vocabulary and candidates from the past only, Acc@k and MRR by
+hand, the baselines on hand-made sequences, windows inside one user, and train.py end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sweepcast.data.place_candidates import FEATURES, prefix_counts
+from sweepcast.data.place_counts import merge_rankings, rank_by_counts
+from sweepcast.data.place_windows import NextPlaceSettings, prepare_next_place
+from sweepcast.data.places import OTHER, PlaceSettings, PlaceVocabulary
+from sweepcast.errors import ConfigError
+from sweepcast.metrics import acc_skill, ranking_metrics
+from sweepcast.models.frequent_place import FrequentPlace
+from sweepcast.models.last_place import LastPlace
+from sweepcast.models.markov_place import MarkovPlace
+from sweepcast.models.recent_markov_place import RecentMarkovPlace
+from tests.test_train_e2e import assert_ok, runs, train
+
+# four places far enough apart for the stay filter, inside the New York box
+PLACES = {10: (40.70, -73.95), 20: (40.75, -73.98), 30: (40.80, -73.93), 40: (40.65, -73.90)}
+
+
+def snap_file(path: Path, sequences: dict[int, list[int]]) -> Path:
+    """One SNAP line per visit, three hours apart, newest first per user as SNAP writes them."""
+    lines = []
+    for user, places in sequences.items():
+        for i, place in reversed(list(enumerate(places))):
+            day, hour = divmod(3 * i, 24)
+            lat, lon = PLACES[place]
+            lines.append(f"{user}\t2010-{1 + day // 28:02d}-{1 + day % 28:02d}T{hour:02d}:00:00Z\t{lat}\t{lon}\t{place}\n")
+    path.write_text("".join(lines))
+    return path
+
+
+def settings(path: Path, **extra) -> NextPlaceSettings:
+    cfg = {"name": "t", "source": "checkins", "task": "next_place", "path": str(path), "timestep": 3, "horizon": 1,
+           "scaler": "minmax", "dt_log": True, "split": {"by": "time", "train": 0.6, "val": 0.2},
+           "clean": {"bbox": None, "max_speed_kmh": None, "stay_meters": None, "stay_minutes": None,
+                     "min_checkins": 5}, **extra}
+    return NextPlaceSettings.from_config(cfg)
+
+
+def test_acc_at_k_and_mrr_by_hand() -> None:
+    true = np.array([5, 7, 9, OTHER])
+    ranked = np.array([[5, 1, 2], [1, 7, 2], [1, 2, 3], [0, -1, -1]])  # hit at 1, hit at 2, miss, other
+    scores = ranking_metrics(true, ranked, "test")
+    assert scores["test_acc1"] == 0.25 and scores["test_acc5"] == 0.5 and scores["test_acc10"] == 0.5
+    assert scores["test_mrr"] == pytest.approx((1 + 0.5) / 4)
+    assert acc_skill(0.11, 0.10) == pytest.approx(0.1) and np.isnan(acc_skill(0.1, 0.0))
+
+
+def test_vocabulary_counts_training_places_and_cuts_rare_ones() -> None:
+    locations = np.array([7, 7, 7, 3, 3, 9])
+    lat = np.array([1.0, 1.0, 1.0, 2.0, 2.0, 3.0])
+    vocabulary = PlaceVocabulary.fit(locations, lat, lat, PlaceSettings(min_count=2, max_places=10))
+    assert vocabulary.ids.tolist() == [7, 3] and vocabulary.counts.tolist() == [1, 3, 2]
+    assert vocabulary.encode(np.array([3, 7, 9, 12345])).tolist() == [2, 1, OTHER, OTHER]
+    assert vocabulary.decode(np.array([1, 2, 0, -1])).tolist() == [7, 3, -1, -1]
+    again = PlaceVocabulary.from_json(vocabulary.to_json())
+    assert again.ids.tolist() == [7, 3] and np.isnan(again.lat[0]) and again.lat[1] == 1.0
+    with pytest.raises(ConfigError, match="data.places.max_places"):
+        PlaceSettings.from_config({"max_places": 1})
+
+
+def test_rankings_from_counts_and_their_merge() -> None:
+    ranked = rank_by_counts(np.array([1, 1, 1, 2]), np.array([5, 6, 6, 5]), np.array([1, 2, 3]), 3)
+    assert ranked.tolist() == [[6, 5, -1], [5, -1, -1], [-1, -1, -1]]
+    merged = merge_rankings([np.array([[4, -1], [2, 2]]), np.array([[4, 9], [3, 2]])], 3)
+    assert merged.tolist() == [[4, 9, -1], [2, 3, -1]]
+
+
+def test_prefix_counts_match_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    keys, order = rng.integers(0, 5, 200), rng.integers(0, 50, 200)
+    query_keys, query_order = rng.integers(0, 7, (30, 4)), rng.integers(0, 52, (30, 4))
+    counts, latest = prefix_counts(keys, order, query_keys, query_order)
+    for i in range(30):
+        for j in range(4):
+            before = order[(keys == query_keys[i, j]) & (order < query_order[i, j])]
+            assert counts[i, j] == len(before)
+            assert latest[i, j] == (before.max() if len(before) else -1)
+
+
+def test_windows_candidates_and_vocabulary_use_only_the_past(tmp_path: Path) -> None:
+    # user 1 alternates 10/20 then ends at 30, 40 (places first seen after training)
+    path = snap_file(tmp_path / "c.txt", {1: [10, 20] * 12 + [30, 40, 30, 40] * 2, 2: [20, 10, 30] * 10})
+    data = prepare_next_place(settings(path))
+    frame = data.frame
+    train_places = set(frame.loc[frame["split"] == 0, "location"])
+    assert set(data.vocabulary.ids) <= train_places  # built from training check-ins only
+    users = frame["user"].to_numpy()
+    for split in ("train", "val", "test"):
+        rows = data.target_rows(split)
+        for back in range(1, data.timestep + 1):  # a window never crosses users
+            assert (users[rows - back] == users[rows]).all()
+        cands, facts = data.index(rows)
+        user_visits = facts[:, :, FEATURES.index("user_visits")]
+        for i, row in enumerate(rows):  # features count strictly earlier check-ins of the user
+            for j, c in enumerate(cands[i]):
+                if c > 0:
+                    earlier = (data.place_index[:row] == c) & (users[:row] == users[row])
+                    assert np.expm1(user_visits[i, j]) == pytest.approx(earlier.sum())
+
+
+def test_baselines_on_a_hand_made_sequence(tmp_path: Path) -> None:
+    # user 1 goes 10 -> 20 -> 10 -> 20 ...; user 2 goes 10 -> 30 -> 10 -> 30 ...: from 10, each goes its own way
+    # (cleaning numbers users densely in id order: they are 0, 1, 2 in the frame)
+    path = snap_file(tmp_path / "c.txt", {1: [10, 20] * 15, 2: [10, 30] * 15, 3: [40, 20, 40, 20] * 4})
+    data = prepare_next_place(settings(path))
+    rows = data.target_rows("test")
+    users = data.frame["user"].to_numpy()[rows]
+    last = data.vocabulary.decode(data.place_index[rows - 1])
+    for model in (MarkovPlace(), RecentMarkovPlace()):
+        model.fit(data, 0)
+        top = data.vocabulary.decode(model.predict(data, "test")[:, 0])
+        assert (top[(users == 0) & (last == 10)] == 20).all() and (top[(users == 1) & (last == 10)] == 30).all()
+        assert ((users == 0) & (last == 10)).any() and ((users == 1) & (last == 10)).any()
+    frequent = FrequentPlace()
+    frequent.fit(data, 0)
+    ranked = data.vocabulary.decode(frequent.predict(data, "test")[:, :2])
+    assert set(ranked[users == 1][0]) == {10, 30}
+    last_place = LastPlace()
+    assert (data.vocabulary.decode(last_place.predict(data, "test")[:, 0]) == last).all()
+    for model in (MarkovPlace(), FrequentPlace(), LastPlace(), RecentMarkovPlace()):
+        model.fit(data, 0)
+        ranked = model.predict(data, "test")
+        assert ranked.shape == (len(rows), data.depth) and (ranked != OTHER).all()
+
+
+@pytest.mark.slow
+def test_train_py_ranks_places_and_logs_the_field_metrics(tmp_path: Path) -> None:
+    done = train(tmp_path, "data=checkin_places", "trainer=smoke", "model.units=8", "tracking.log_model=false")
+    assert_ok(done)
+    (run,) = runs(tmp_path)
+    metrics = run.data.metrics
+    for key in ("test_acc1", "test_acc5", "test_acc10", "test_mrr", "test_km_median", "val_acc1", "test_other_share",
+                "test_unseen_share", "baseline_test_acc1", "markov_place_test_acc1", "skill"):
+        assert key in metrics, key
+    assert 0 <= metrics["test_acc1"] <= metrics["test_acc5"] <= metrics["test_acc10"] <= 1 - metrics["test_other_share"]
+    assert metrics["baseline_test_acc1"] == max(metrics[f"{b}_test_acc1"] for b in
+                                                ("last_place", "frequent_place", "markov_place", "recent_markov_place"))
+    assert "Acc@1" in done.stderr + done.stdout
+
+
+@pytest.mark.slow
+def test_a_sweep_maximises_acc1_and_prunes_on_it(tmp_path: Path) -> None:
+    from tests.test_sweeper_e2e import study_of
+
+    done = train(tmp_path, "-m", "data=checkin_places", "trainer=smoke", "model.units=8", "tracking.log_model=false",
+                 "model.layers=1,2")
+    assert_ok(done)
+    study = study_of(tmp_path)
+    assert study.direction.name == "MAXIMIZE" and len(study.trials) == 2
+    assert study.best_value == max(r.data.metrics["val_acc1"] for r in runs(tmp_path) if "val_acc1" in r.data.metrics)
