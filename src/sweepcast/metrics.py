@@ -12,6 +12,14 @@ from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_err
 
 from sweepcast.data.checkins import haversine_km
 
+HIGHER_IS_BETTER = ("r2", "skill", "acc1", "acc5", "acc10", "mrr")  # metric name endings; every other is an error
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a logged metric improves upward (R², skill, Acc@k, MRR), which sets a sweep's and
+    an export's default direction."""
+    return metric.endswith(HIGHER_IS_BETTER)
+
 
 def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(root_mean_squared_error(np.ravel(y_true), np.ravel(y_pred)))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from sweepcast.errors import SweepcastError
+from sweepcast.metrics import higher_is_better
 from sweepcast.tracking import reading
 from sweepcast.tracking.views import RunView
 
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 
 DIRECTIONS = ("minimize", "maximize")
 EXPORT_TAG = "sweepcast_export_of"  # on the run an export logs
-HIGHER_IS_BETTER = ("r2", "skill")
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,16 @@ class Scope:
     direction: str
 
 
+def task_metric(runs: list[RunView]) -> str:
+    """The default ``--metric``: the optimized metric of the runs' task (val_rmse for a series or
+    check-ins, val_acc1 for next places), from one of them: an experiment holds one task."""
+    from sweepcast.tasks import task_of_params  # here: pandas/sklearn load only when needed
+
+    return task_of_params(runs[0].params).default_metric if runs else "val_rmse"
+
+
 def default_direction(metric: str) -> str:
-    return "maximize" if metric.endswith(HIGHER_IS_BETTER) else "minimize"
+    return "maximize" if higher_is_better(metric) else "minimize"
 
 
 def sweep_scope(store: Store, folder: Path, metric: str | None, direction: str | None) -> Scope:
@@ -75,7 +83,7 @@ def experiment_scope(store: Store, name: str, metric: str | None, direction: str
     if experiment_id is None:
         known = ", ".join(reading.experiment_names(store)) or "none"
         raise SweepcastError(f"--experiment {name!r}: no such MLflow experiment (experiments: {known})")
-    metric = metric or "val_rmse"
+    metric = metric or task_metric(reading.finished_runs(store, [experiment_id], ""))
     return Scope([experiment_id], "", f"experiment '{name}'", metric, direction or default_direction(metric))
 
 
@@ -84,7 +92,7 @@ def run_scope(store: Store, run_id: str, metric: str | None, direction: str | No
     run = reading.find_run(store, run_id)
     if run is None:
         raise SweepcastError(f"--run {run_id}: no such MLflow run in this store")
-    metric = metric or "val_rmse"
+    metric = metric or task_metric([run])
     return Scope([run.experiment_id], f"attributes.run_id = {quote(run_id)}", f"run {run_id}", metric,
                  direction or default_direction(metric))
 

@@ -23,8 +23,9 @@ LAYOUT = {"template": "plotly_white"}
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def build_page(data_cfg: Mapping[str, Any], data: CheckinData) -> str:
-    """The whole page for a check-in data config and the check-ins it prepared."""
+def build_page(data_cfg: Mapping[str, Any], data: CheckinData, places: bool = False) -> str:
+    """The whole page for a check-in data config and the check-ins it prepared (with ``places``,
+    the place statistics that bound a next-place ranker too)."""
     frame, report = data.frame, data.report
     summary = table([
         ("data", data.source), ("config", f"data={data_cfg.get('name')}"),
@@ -46,6 +47,8 @@ def build_page(data_cfg: Mapping[str, Any], data: CheckinData) -> str:
                                                 "the time part of what a model forecasts.", "note"),
                 [gap_histogram(frame), distance_histogram(data)]),
     ]
+    if places:
+        sections.append(place_section(frame))
     return render(f"Data exploration: {data_cfg.get('name')} ({data.source})", sections)
 
 
@@ -96,3 +99,26 @@ def distance_histogram(data: CheckinData) -> go.Figure:
     figure.update_layout(title=f"km from the user's previous check-in (median {np.median(km):.2f} km)",
                          xaxis_title="km", yaxis_title="check-ins", **LAYOUT)
     return figure
+
+
+def place_section(frame: pd.DataFrame) -> Section:
+    """Places per user, how often users return, and how far they stray from their usual place:
+    what decides how much a next-place ranker can get right."""
+    user = frame["user"].to_numpy()
+    revisit = frame.duplicated(["user", "location"]).to_numpy()  # rows are in time order per user
+    per_user = frame.groupby("user")["location"].nunique()
+    usual = frame.groupby(["user", "location"]).size().reset_index(name="n").sort_values(
+        ["user", "n"], ascending=[True, False]).drop_duplicates("user").set_index("user")["location"]
+    anchor = frame[frame["location"].to_numpy() == usual.reindex(user).to_numpy()].groupby("user")[["lat", "lon"]].mean()
+    km = haversine_km(frame["lat"].to_numpy(), frame["lon"].to_numpy(), anchor["lat"].reindex(user).to_numpy(),
+                      anchor["lon"].reindex(user).to_numpy())
+    distinct = go.Figure(go.Histogram(x=per_user.to_numpy(), nbinsx=60, marker_color="#4c78a8"))
+    distinct.update_layout(title="distinct places per user", xaxis_title="places", yaxis_title="users", **LAYOUT)
+    away = go.Figure(go.Histogram(x=np.log10(np.maximum(km, 1e-3)), nbinsx=60, marker_color="#72b7b2"))
+    away.update_layout(title="distance of each check-in from the user's most frequent place",
+                       xaxis_title="log10 km", yaxis_title="check-ins", **LAYOUT)
+    note = paragraph(f"{frame['location'].nunique():,} distinct places; {100 * revisit.mean():.1f}% of check-ins "
+                     f"return to a place the same user visited before (the rest are first visits, which no ranker "
+                     f"of known places can name); median {float(np.median(km)):.2f} km from the user's most "
+                     "frequent place.", "note")
+    return Section("Places", note, [distinct, away])

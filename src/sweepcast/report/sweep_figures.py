@@ -102,8 +102,8 @@ def config_bars(trials: list[TrialRow], swept: list[str], key: str, title: str, 
     names = [label(t, swept) for t, _ in rows]
     figure = go.Figure(go.Bar(x=names, y=[v for _, v in rows], name=key, marker_color="#4c78a8",
                               hovertext=[t.overrides for t, _ in rows]))
-    if key == "test_rmse":
-        persistence = [t.metric("baseline_test_rmse") for t, _ in rows]
+    if key in ("test_rmse", "test_acc1"):
+        persistence = [t.metric(f"baseline_{key}") for t, _ in rows]
         runs = [t.run for t, _ in rows if t.run is not None]  # a study forecasts one task
         reference = task_of_params(runs[0].params).reference if runs else "persistence"
         figure.add_trace(go.Scatter(x=names, y=persistence, mode="markers", name=f"{reference} (same windows)",

@@ -19,6 +19,7 @@ from sweepcast.report import sweep_figures as figures
 from sweepcast.report.page import Section, paragraph, render, table, write
 from sweepcast.report.sweep_data import SweepData, TrialRow, load_sweep
 from sweepcast.tasks import task_of_params
+from sweepcast.tasks.base import REGRESSION_BARS
 
 log = logging.getLogger(__name__)
 REPORT = "report.html"
@@ -133,15 +134,30 @@ def baseline_lines(trials: list[TrialRow], key: str) -> dict[str, float]:
     return lines
 
 
+def run_baseline_lines(trials: list[TrialRow], key: str, names: tuple[str, ...]) -> dict[str, float]:
+    """The baselines every run scores on its own windows (``<name>_<key>``), from the best such run."""
+    finished = [t for t in trials if t.state == "COMPLETE" and t.run is not None and t.metric(key) is not None]
+    if not finished:
+        return {}
+    best = max(finished, key=lambda t: t.metric(key) or 0.0)
+    return {name: value for name in names if (value := best.metric(f"{name}_{key}")) is not None}
+
+
 def configurations(sweep: SweepData) -> Section:
+    """The task's bar charts (RMSE and R² for series and check-ins, Acc@k for next places) per
+    configuration, with the baselines as lines, and the family comparison."""
     swept = sweep.swept()
     section = Section("Configurations")
-    rmse = figures.config_bars(sweep.trials, swept, "test_rmse", "test RMSE per configuration (best first)", True,
-                               baseline_lines(sweep.trials, "test_rmse"))
-    r2 = figures.config_bars(sweep.trials, swept, "test_r2", "test R² per configuration (best first)", False,
-                             baseline_lines(sweep.trials, "test_r2"))
+    runs = [t.run for t in sweep.trials if t.run is not None]
+    task = task_of_params(runs[0].params) if runs else None  # a study forecasts one task
+    bars = task.report_bars if task is not None else REGRESSION_BARS
+    charts = []
+    for key, title, lower_is_better in bars:
+        lines = baseline_lines(sweep.trials, key) if task is None or not task.run_baselines else \
+            run_baseline_lines(sweep.trials, key, task.run_baselines)
+        charts.append(figures.config_bars(sweep.trials, swept, key, title, lower_is_better, lines))
     family = figures.family_comparison(sweep.trials, sweep.metric)
-    section.figures = [f for f in (rmse, r2, family) if f is not None]
+    section.figures = [f for f in (*charts, family) if f is not None]
     if not section.figures:
         section.html = paragraph("No finished trial with logged metrics.", "note")
     return section

@@ -21,13 +21,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweepcast import checks
 from sweepcast.errors import ConfigError, SweepcastError
+from sweepcast.metrics import higher_is_better
 from sweepcast.redaction import refuse_credentials
 
 MODES = ("auto", "grid", "sample")
 DIRECTIONS = ("minimize", "maximize")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$")
-MAXIMIZED = ("val_r2", "test_r2", "skill")  # and every hit rate (below); every other metric is an error to minimise
-MAXIMIZED_SUFFIXES = ("_acc1", "_acc5", "_acc10", "_mrr")  # next_place: Acc@k and MRR
 DEFAULT_SAMPLED_TRIALS = 20
 
 
@@ -104,7 +103,7 @@ def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
 
 
 def direction_for(metric: str, configured: str | None) -> str:
-    return configured or ("maximize" if metric in MAXIMIZED or metric.endswith(MAXIMIZED_SUFFIXES) else "minimize")
+    return configured or ("maximize" if higher_is_better(metric) else "minimize")
 
 
 def build(spec: Mapping[str, Any] | None, name: str, base: type, **overrides: Any) -> Any:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from sweepcast.fitted_state import FittedState
 
 Predict = Callable[[str], Any]  # split name -> forecasts in original units
+REGRESSION_BARS = (("test_rmse", "test RMSE per configuration (best first)", True),
+                   ("test_r2", "test R² per configuration (best first)", False))  # the sweep report's charts
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Task(Protocol):
     default_metric: str  # the optimized_metric when the config leaves it null
     reference: str  # the baseline skill is measured against, as reports label it
     prediction_table: str  # the run artifact the sweep report draws the best trial from
+    report_bars: tuple[tuple[str, str, bool], ...]  # (metric, title, lower is better): the report's bar charts
+    run_baselines: tuple[str, ...]  # baselines each run scores itself (``<name>_<metric>``): the bars' lines
 
     def settings(self, data_cfg: Mapping[str, Any]) -> Any:
         """``data.*`` parsed and checked without reading a file; has ``.task`` (a ForecastTask)."""

@@ -22,7 +22,7 @@ from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
 from sweepcast.fitted_state import FittedState
 from sweepcast.metrics import checkin_metrics, skill
 from sweepcast.models.last_checkin import LastCheckin
-from sweepcast.tasks.base import Artifact, CardText, Evaluation, Predict
+from sweepcast.tasks.base import REGRESSION_BARS, Artifact, CardText, Evaluation, Predict
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -40,6 +40,8 @@ class CheckinTask:
     default_metric = "val_rmse"
     reference = "last check-in"
     prediction_table = PREDICTIONS
+    report_bars = REGRESSION_BARS
+    run_baselines: tuple[str, ...] = ()  # baseline families run as trials of their own
 
     def settings(self, data_cfg: Mapping[str, Any]) -> CheckinSettings:
         return CheckinSettings.from_config(data_cfg)

@@ -49,6 +49,8 @@ class NextPlaceTask:
     default_metric = "val_acc1"
     reference = "best of last / frequent / Markov / recent Markov place"
     prediction_table = PREDICTIONS
+    report_bars = tuple((f"test_acc{k}", f"test Acc@{k} per configuration (best first)", False) for k in (1, 5, 10))
+    run_baselines = tuple(BASELINES)
 
     def settings(self, data_cfg: Mapping[str, Any]) -> NextPlaceSettings:
         return NextPlaceSettings.from_config(data_cfg)
@@ -113,11 +115,11 @@ class NextPlaceTask:
         return [locations_figure(shown, f"trial {trial}: next place, true vs top-1 ({len(shown)} test windows)")]
 
     def explore_page(self, data_cfg: Mapping[str, Any]) -> str:
-        """The check-in exploration page of the same check-ins."""
+        """The check-in exploration page of the same check-ins, with their place statistics."""
         from sweepcast.report.checkin_explore import build_page  # plotly: seconds
 
         settings = self.settings(data_cfg)
-        return build_page(settings.checkins.config, prepare_next_place(settings).checkins)
+        return build_page(data_cfg, prepare_next_place(settings).checkins, places=True)
 
 
 def split_scores(data: NextPlaceData, split: str, ranked: np.ndarray, prefix: str) -> dict[str, float]:

@@ -21,7 +21,7 @@ from sweepcast.export.preprocessing import Preprocessing
 from sweepcast.fitted_state import FittedState
 from sweepcast.metrics import forecast_metrics, per_step, rmse, skill
 from sweepcast.models.persistence import Persistence
-from sweepcast.tasks.base import Artifact, CardText, Evaluation, Predict
+from sweepcast.tasks.base import REGRESSION_BARS, Artifact, CardText, Evaluation, Predict
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -38,6 +38,8 @@ class SeriesTask:
     default_metric = "val_rmse"
     reference = "persistence"
     prediction_table = PREDICTIONS
+    report_bars = REGRESSION_BARS
+    run_baselines: tuple[str, ...] = ()  # baseline families run as trials of their own
 
     def settings(self, data_cfg: Mapping[str, Any]) -> SeriesSettings:
         return SeriesSettings.from_config(data_cfg)
