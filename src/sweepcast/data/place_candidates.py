@@ -8,17 +8,18 @@ history against the crowd's. Candidates of a window (first ``CANDIDATES`` distin
 
 1. the places in the window itself, most recent first;
 2. where everyone went next from the window's last place (training transitions);
-3. the user's most visited training places;
+3. the user's most visited places among their last ``LOOKBACK`` check-ins;
 4. the most visited training places.
 
 Features of a candidate ``c`` for the window whose target is row ``r`` (user ``u``, last place
-``p``), all counted over check-ins strictly before ``r``'s time, so no window sees its own target:
-``log1p`` of u's visits to c, of everyone's visits to c, of u's transitions p -> c, of everyone's
-transitions p -> c; ``log1p`` km from u's last check-in to c; and ``1 / steps`` since c was last in
-the window (0 when it is not); and ``1 / (1 + log1p(hours))`` since u last visited c before the
-window's last check-in (0: never). A training window's list may hold its target only because of its
-own transition or visit (lists 2-3 use whole-training counts); its features do not, and the
-scores that matter are on val/test windows, whose lists never see their targets.
+``p``): ``log1p`` of u's visits to c and of u's transitions p -> c, counted over u's check-ins
+before r; ``log1p`` of everyone's visits to c and transitions p -> c in training (the
+:class:`Crowd`), less r's own visit and transition when r is itself a training check-in
+(leave-one-out: no window sees its own target); ``log1p`` km from u's last check-in to c;
+``1 / steps`` since c was last in the window (0 when it is not); and ``1 / (1 + log1p(hours))``
+since u last visited c (0: never). An exported model computes the same from its request (the
+user's part) and the crowd totals it carries, so a request holding a user's history before a
+test window scores exactly as the run did.
 
 Nothing here holds ``[windows, C, G]`` for a whole split: :class:`CandidateIndex` sorts the
 check-ins' events once (O(check-ins) memory) and answers any batch of windows, so the full SNAP
@@ -33,7 +34,7 @@ from typing import Iterator
 import numpy as np
 
 from sweepcast.data.checkins import haversine_km
-from sweepcast.data.place_counts import RankTable, find, merge_rankings
+from sweepcast.data.place_counts import RankTable, find, merge_rankings, rank_by_counts
 from sweepcast.data.places import OTHER, PlaceVocabulary
 
 CANDIDATES = 50  # places scored per window: measured recall of the true next place in bench/README.md
@@ -41,25 +42,56 @@ FEATURES = ("user_visits", "visits", "user_transitions", "transitions", "km_from
             "last_visit_recency")
 SOURCE_DEPTH = 20  # places taken from each of lists 2 and 3
 CHUNK = 8_192  # windows answered at once by CandidateIndex.chunks
+LOOKBACK = 100  # check-ins before a target that list 3 (the user's favourites) reads
 
 
 @dataclass(frozen=True)
 class History:
-    """The check-ins candidates and features are computed from: one row per modelled check-in,
-    users contiguous and time-ordered within each user (as the check-in frame is)."""
+    """The check-ins a user's part of the candidates and features is read from: one row per
+    modelled check-in, users contiguous and time-ordered within each user (as the check-in frame
+    is). Training windows read the whole modelled history; an exported model reads its request."""
 
     user: np.ndarray  # [n] dense user code
     place: np.ndarray  # [n] vocabulary index
-    order: np.ndarray  # [n] rank of the check-in's time among all rows (ties share a rank)
-    seconds_of_order: np.ndarray  # the time (Unix seconds) of each rank
+    seconds: np.ndarray  # [n] Unix time
     lat: np.ndarray
     lon: np.ndarray
-    train: np.ndarray  # [n] bool
+    train: np.ndarray  # [n] bool: counted in the crowd's totals (leave-one-out applies to its windows)
 
     @property
     def previous_same_user(self) -> np.ndarray:
         """[n] whether row i - 1 is the same user's previous check-in."""
         return np.concatenate([[False], self.user[1:] == self.user[:-1]])
+
+
+@dataclass(frozen=True)
+class Crowd:
+    """What everyone did in training, as totals: visits per place and transitions between places.
+    An exported model carries it (JSON), so serving scores candidates as training did."""
+
+    visits: np.ndarray  # [V] training visits per vocabulary index
+    pairs: np.ndarray  # [P] sorted int64 keys previous * V + next of training transitions
+    pair_counts: np.ndarray  # [P]
+
+    @classmethod
+    def from_history(cls, history: History, size: int) -> "Crowd":
+        place, train = history.place.astype(np.int64), history.train
+        pair = history.previous_same_user & train & np.roll(train, 1)  # row i - 1 -> i, both in training
+        keys = np.roll(place, 1)[pair] * size + place[pair]
+        pairs, counts = np.unique(keys[place[pair] > OTHER], return_counts=True)
+        visits = np.bincount(place[train], minlength=size)
+        return cls(visits.astype(np.int64), pairs.astype(np.int64), counts.astype(np.int64))
+
+    def transitions(self, keys: np.ndarray) -> np.ndarray:
+        at = find(self.pairs, np.ravel(keys).astype(np.int64), -1)
+        return np.where(at >= 0, self.pair_counts[np.maximum(at, 0)], 0).reshape(np.shape(keys)).astype(np.float64)
+
+    def to_json(self) -> dict[str, list[int]]:
+        return {"visits": self.visits.tolist(), "pairs": self.pairs.tolist(), "pair_counts": self.pair_counts.tolist()}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, list[int]]) -> "Crowd":
+        return cls(*(np.asarray(payload[k], dtype=np.int64) for k in ("visits", "pairs", "pair_counts")))
 
 
 class PrefixIndex:
@@ -91,48 +123,49 @@ def prefix_counts(keys: np.ndarray, order: np.ndarray, query_keys: np.ndarray,
 
 
 class CandidateIndex:
-    """Everything candidate lists and features need, computed once from the check-ins; then
-    ``index(rows)`` answers any batch of windows (by their target rows)."""
+    """Everything candidate lists and features need, computed once; then ``index(rows)`` answers any
+    batch of windows by their target rows (row ``r - 1`` is the window's last check-in)."""
 
-    def __init__(self, history: History, vocabulary: PlaceVocabulary, timestep: int) -> None:
-        self.history, self.vocabulary, self.timestep = history, vocabulary, timestep
+    def __init__(self, history: History, vocabulary: PlaceVocabulary, timestep: int, crowd: Crowd) -> None:
+        self.history, self.vocabulary, self.timestep, self.crowd = history, vocabulary, timestep, crowd
         self.size = np.int64(vocabulary.size)
         self.depth = min(CANDIDATES, vocabulary.size - 1)
-        user, place, order = history.user, history.place, history.order
-        same, train = history.previous_same_user, history.train
-        pair = same & train & np.roll(train, 1)  # row i - 1 -> i, both training check-ins of one user
-        self.successors = RankTable(place[:-1][pair[1:]], place[1:][pair[1:]], SOURCE_DEPTH)
-        self.own = RankTable(user[train], place[train], SOURCE_DEPTH)
-        prev = np.where(same, np.roll(place, 1), -1)
-        visit, step = place > OTHER, same & (place > OTHER)
-        horizon = int(order.max(initial=0)) + 2
+        user, place, row = history.user, history.place, np.arange(len(history.user))
         size = self.size
-        self.user_visits = PrefixIndex((user * size + place)[visit], order[visit], horizon)
-        self.visits = PrefixIndex(place[visit], order[visit], horizon)
-        self.user_transitions = PrefixIndex(((user * size + prev) * size + place)[step], order[step], horizon)
-        self.transitions = PrefixIndex((prev * size + place)[step], order[step], horizon)
+        self.successors = RankTable(crowd.pairs // size, crowd.pairs % size, SOURCE_DEPTH, crowd.pair_counts)
+        prev = np.where(history.previous_same_user, np.roll(place, 1), -1)
+        visit = place > OTHER
+        step = history.previous_same_user & visit
+        self.user_visits = PrefixIndex((user * size + place)[visit], row[visit], len(row) + 2)
+        self.user_transitions = PrefixIndex(((user * size + prev) * size + place)[step], row[step], len(row) + 2)
 
     def __call__(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``[windows, C]`` vocabulary indices (-1 padding) for the windows forecasting ``rows``, and
-        their ``[windows, C, G]`` float32 features. A place from lists 2 and 3 stays only if what put
-        it there happened before the window's target (so a training window's list never holds its
-        target just because of the target's own visit)."""
+        their ``[windows, C, G]`` float32 features. A Markov successor stays only if that transition
+        was made by someone other than this window's own target (leave-one-out)."""
         history, depth, timestep = self.history, self.depth, self.timestep
         rows = np.asarray(rows, dtype=np.int64)
         window = history.place[rows[:, None] - np.arange(1, timestep + 1)[None, :]].astype(np.int32)  # newest first
         window = np.where(window > OTHER, window, -1)
         popular = np.broadcast_to(np.arange(1, depth + 1, dtype=np.int32), (len(rows), depth))
-        pool = merge_rankings([window, self.successors.lookup(history.place[rows - 1]),
-                               self.own.lookup(history.user[rows]), popular], timestep + 2 * SOURCE_DEPTH + depth)
+        pool = merge_rankings([window, self.successors.lookup(history.place[rows - 1]), self.recent_favourites(rows),
+                               popular], timestep + 2 * SOURCE_DEPTH + depth)
         facts = self.features(rows, pool)
         from_history = (facts[:, :, FEATURES.index("user_visits")] > 0) | (facts[:, :, FEATURES.index("transitions")] > 0)
-        in_window = facts[:, :, FEATURES.index("window_recency")] > 0
-        keep = (pool >= 0) & (from_history | in_window | ((pool > OTHER) & (pool <= depth)))
+        keep = (pool >= 0) & (from_history | ((pool > OTHER) & (pool <= depth)))
         order = np.argsort(~keep, axis=1, kind="stable")[:, :depth]  # kept first, in pool order
         kept = np.take_along_axis(keep, order, axis=1)
         cands = np.where(kept, np.take_along_axis(pool, order, axis=1), -1).astype(np.int32)
         facts = np.where(kept[:, :, None], np.take_along_axis(facts, order[:, :, None], axis=1), 0.0)
         return cands, facts.astype(np.float32)
+
+    def recent_favourites(self, rows: np.ndarray) -> np.ndarray:
+        """The user's most visited places among their last :data:`LOOKBACK` check-ins before each target."""
+        back = rows[:, None] - np.arange(1, LOOKBACK + 1)[None, :]
+        inside = (back >= 0) & (self.history.user[np.maximum(back, 0)] == self.history.user[rows][:, None])
+        places = np.where(inside, self.history.place[np.maximum(back, 0)], OTHER)
+        window_of = np.broadcast_to(np.arange(len(rows))[:, None], places.shape)
+        return rank_by_counts(window_of.ravel(), places.ravel(), np.arange(len(rows)), SOURCE_DEPTH)
 
     def chunks(self, rows: np.ndarray) -> "Iterator[tuple[slice, np.ndarray, np.ndarray]]":
         """``(slice of rows, candidates, features)`` for ``rows``, :data:`CHUNK` windows at a time."""
@@ -141,24 +174,27 @@ class CandidateIndex:
             yield (part, *self(rows[part]))
 
     def features(self, rows: np.ndarray, cands: np.ndarray) -> np.ndarray:
-        """``[windows, candidates, len(FEATURES)]`` features of each candidate (0 for padding)."""
-        history, size, timestep = self.history, self.size, self.timestep
-        when = np.broadcast_to(history.order[rows][:, None], cands.shape)
+        """``[windows, candidates, len(FEATURES)]`` features of each candidate (0 for padding). The
+        user's counts are over their check-ins before the target; the crowd's are training totals,
+        less the target's own visit and transition when the target is a training check-in."""
+        history, size, timestep, crowd = self.history, self.size, self.timestep, self.crowd
         c = np.maximum(cands.astype(np.int64), 0)
         u = history.user[rows][:, None]
         p = history.place[rows - 1][:, None]
-        user_visits, latest = self.user_visits.query(u * size + c, when)
-        counts = [user_visits, self.visits.query(c, when)[0],
-                  self.user_transitions.query((u * size + p) * size + c, when)[0],
-                  self.transitions.query(p * size + c, when)[0]]
-        now = history.seconds_of_order[history.order[rows - 1]][:, None]  # the window's last check-in
-        hours_since = (now - history.seconds_of_order[np.maximum(latest, 0)]) / 3600.0
+        at = np.broadcast_to(rows[:, None], cands.shape)
+        user_visits, latest = self.user_visits.query(u * size + c, at)
+        user_transitions = self.user_transitions.query((u * size + p) * size + c, at)[0]
+        own = (c == history.place[rows][:, None]) & history.train[rows][:, None]  # the target itself, if counted
+        visits = crowd.visits[c] - own
+        transitions = crowd.transitions(p * size + c) - (own & history.train[rows - 1][:, None])
+        hours_since = (history.seconds[rows - 1][:, None] - history.seconds[np.maximum(latest, 0)]) / 3600.0
         last_visit = np.where(latest >= 0, 1.0 / (1.0 + np.log1p(np.maximum(hours_since, 0.0))), 0.0)
         km = haversine_km(history.lat[rows - 1][:, None], history.lon[rows - 1][:, None],
                           self.vocabulary.lat[c], self.vocabulary.lon[c])
         window = history.place[rows[:, None] - np.arange(1, timestep + 1)[None, :]]  # most recent first
         seen = window[:, None, :] == c[:, :, None]  # [windows, candidates, timestep]
         recency = np.where(seen.any(axis=2), 1.0 / (seen.argmax(axis=2) + 1), 0.0)
+        counts = (user_visits, np.maximum(visits, 0), user_transitions, np.maximum(transitions, 0))
         stacked = np.stack([*(np.log1p(n) for n in counts), np.log1p(np.nan_to_num(km, nan=0.0)), recency,
                             last_visit], axis=2)
         return np.where((cands >= 0)[:, :, None], stacked, 0.0).astype(np.float32)

@@ -19,10 +19,12 @@ class RankTable:
     """For each key, the ``depth`` values seen most often with it (ties: the lower index first,
     i.e. the globally more visited place); ``other`` is never a value. Built once, looked up per batch."""
 
-    def __init__(self, keys: np.ndarray, values: np.ndarray, depth: int) -> None:
-        frame = pd.DataFrame({"key": np.asarray(keys, dtype=np.int64), "value": np.asarray(values, dtype=np.int64)})
+    def __init__(self, keys: np.ndarray, values: np.ndarray, depth: int, weights: np.ndarray | None = None) -> None:
+        """Each (key, value) event counts once, or ``weights`` times (events given as counts)."""
+        frame = pd.DataFrame({"key": np.asarray(keys, dtype=np.int64), "value": np.asarray(values, dtype=np.int64),
+                              "n": np.ones(len(keys)) if weights is None else np.asarray(weights, dtype=np.float64)})
         frame = frame[frame["value"] != OTHER]
-        counts = frame.value_counts().rename("n").reset_index().sort_values(
+        counts = frame.groupby(["key", "value"], sort=False)["n"].sum().reset_index().sort_values(
             ["key", "n", "value"], ascending=[True, False, True], kind="stable")
         counts["rank"] = counts.groupby("key").cumcount()
         counts = counts[counts["rank"] < depth]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from sweepcast.data.place_candidates import CHUNK, FEATURES, CandidateIndex, History
+from sweepcast.data.place_candidates import CHUNK, FEATURES, CandidateIndex, Crowd, History
 from sweepcast.data.places import OTHER, PlaceSettings, PlaceVocabulary
 from sweepcast.data.splits import SPLITS
 from sweepcast.data.trajectories import CheckinData, CheckinSettings, prepare_checkins
@@ -199,7 +199,8 @@ def prepare_next_place(settings: NextPlaceSettings, max_points: int | None = Non
     place_index = vocabulary.encode(locations)
     seen = np.isin(locations, np.unique(locations[train]))
     inputs = np.hstack([place_index.astype(np.float32)[:, None], checkins.inputs])
-    index = CandidateIndex(place_history(frame, place_index), vocabulary, settings.task.timestep)
+    history = place_history(frame, place_index)
+    index = CandidateIndex(history, vocabulary, settings.task.timestep, Crowd.from_history(history, vocabulary.size))
     positions = {split: target_positions(index, checkins.target_rows(split), place_index) for split in SPLITS}
     task = replace(settings.task, targets=vocabulary.size, places=vocabulary.size,
                    place_dim=settings.places.embedding_dim, candidates=index.depth, candidate_features=len(FEATURES))
@@ -223,12 +224,10 @@ def target_positions(index: CandidateIndex, rows: np.ndarray, place_index: np.nd
     return positions
 
 
-def place_history(frame: Any, place_index: np.ndarray) -> History:
-    """The check-ins as candidate lists and features read them."""
-    times = frame["time"].to_numpy().astype("datetime64[s]").astype(np.int64)
-    seconds, order = np.unique(times, return_inverse=True)
+def place_history(frame: Any, place_index: np.ndarray, train: np.ndarray | None = None) -> History:
+    """The check-ins as candidate lists and features read them (``train``: those in the crowd's totals)."""
     return History(user=np.unique(frame["user"].to_numpy(), return_inverse=True)[1].astype(np.int64),
-                   place=place_index.astype(np.int64), order=order.astype(np.int64),
-                   seconds_of_order=seconds.astype(np.float64),
+                   place=place_index.astype(np.int64),
+                   seconds=frame["time"].to_numpy().astype("datetime64[s]").astype(np.int64).astype(np.float64),
                    lat=frame["lat"].to_numpy(dtype=np.float64), lon=frame["lon"].to_numpy(dtype=np.float64),
-                   train=frame["split"].to_numpy() == 0)
+                   train=frame["split"].to_numpy() == 0 if train is None else train)
