@@ -43,6 +43,7 @@ FILES = {
     "bad_time.txt": checkin_lines() + "3\tyesterday\t40.7\t-73.9\t5\n",
     "bad_latitude.txt": checkin_lines() + "3\t2010-10-01T00:00:00Z\t97.5\t-73.9\t5\n",
     "short_users.txt": checkin_lines(users=20, per_user=12),
+    "no_location.txt": "".join(line.rsplit("\t", 1)[0] + "\n" for line in checkin_lines().splitlines()),
     "all_nan.csv": "timestamp,value\n" + "".join(f"2024-01-01 {h:02d}:{m:02d}:00,\n" for h in range(8) for m in range(60)),
     "nan_extra.csv": "timestamp,value,extra\n" + "".join(f"2024-01-01 {h:02d}:{m:02d}:00,{m % 7},\n"
                                                          for h in range(8) for m in range(60)),
@@ -117,6 +118,8 @@ CASES: dict[str, tuple[list[str], str]] = {
     "unknown next-place key": (["data=checkin_places", "+data.places.size=3"], "data.places.size"),
     "series baseline on next places": (["data=checkin_places", "model=persistence"], "model.name"),
     "next-place baseline on check-ins": (["data=checkins", "model=markov_place"], "a family for checkins data"),
+    "next-place file without location ids": (["data=checkin_places", "data.path={tmp}/no_location.txt"],
+                                             "expected 5 tab-separated fields per line, got 4"),
     "next-place users too short for the timestep": (
         ["data=checkin_places", "data.path={tmp}/short_users.txt", "data.timestep=12", "data.clean.min_checkins=1"],
         "data.timestep=12 leaves no window in the train split"),

@@ -13,7 +13,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -140,12 +142,14 @@ def post(port: int, body: dict) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
-def test_mlflow_serves_the_same_numbers_and_answers_bad_requests_with_400(swept: Path) -> None:
+@contextmanager
+def served(cwd: Path, folder: str) -> Iterator[int]:
+    """``mlflow models serve`` of an exported folder on a free loopback port, answering /ping; its port."""
     port = free_port()
     bin_dir = Path(sys.executable).parent  # mlflow execs uvicorn from PATH: the environment's own
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    server = subprocess.Popen([str(bin_dir / "mlflow"), "models", "serve", "-m", "exports/best", "--port", str(port),
-                               "--host", "127.0.0.1", "--env-manager", "local"], cwd=swept, env=env,
+    server = subprocess.Popen([str(bin_dir / "mlflow"), "models", "serve", "-m", folder, "--port", str(port),
+                               "--host", "127.0.0.1", "--env-manager", "local"], cwd=cwd, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
@@ -157,20 +161,7 @@ def test_mlflow_serves_the_same_numbers_and_answers_bad_requests_with_400(swept:
                 assert server.poll() is None, server.stderr.read()[-3000:]
                 assert time.monotonic() < deadline, "mlflow models serve did not answer /ping in 120 s"
                 time.sleep(1)
-        rows = pd.read_csv(swept / "request.csv", dtype=str, keep_default_na=False, na_values=[""])
-        split = json.loads(rows.to_json(orient="split", index=False))
-        status, answer = post(port, {"dataframe_split": split, "params": {"horizon": 2}})
-        assert status == 200, answer
-        done = sweepcast(swept, "predict", "exports/best", "--input", "request.csv", "--output", "cli.csv")
-        assert done.returncode == 0, done.stderr[-3000:]
-        served = pd.DataFrame(answer["predictions"])
-        assert np.allclose(served["WATCH_UCNT"], pd.read_csv(swept / "cli.csv")["WATCH_UCNT"], atol=1e-6)
-
-        short = {"dataframe_split": {**split, "data": split["data"][:5]}}
-        status, answer = post(port, short)
-        assert status == 400 and "send at least 20 consecutive rows" in answer["message"]
-        status, answer = post(port, {"dataframe_split": split, "params": {"horizon": 3}})
-        assert status == 400 and "forecasts at most 2 step(s)" in answer["message"]
+        yield port
         assert server.poll() is None, "the server must survive bad requests"
     finally:
         try:
@@ -178,6 +169,24 @@ def test_mlflow_serves_the_same_numbers_and_answers_bad_requests_with_400(swept:
         except ProcessLookupError:
             pass
         server.wait(timeout=30)
+
+
+def test_mlflow_serves_the_same_numbers_and_answers_bad_requests_with_400(swept: Path) -> None:
+    with served(swept, "exports/best") as port:
+        rows = pd.read_csv(swept / "request.csv", dtype=str, keep_default_na=False, na_values=[""])
+        split = json.loads(rows.to_json(orient="split", index=False))
+        status, answer = post(port, {"dataframe_split": split, "params": {"horizon": 2}})
+        assert status == 200, answer
+        done = sweepcast(swept, "predict", "exports/best", "--input", "request.csv", "--output", "cli.csv")
+        assert done.returncode == 0, done.stderr[-3000:]
+        served_rows = pd.DataFrame(answer["predictions"])
+        assert np.allclose(served_rows["WATCH_UCNT"], pd.read_csv(swept / "cli.csv")["WATCH_UCNT"], atol=1e-6)
+
+        short = {"dataframe_split": {**split, "data": split["data"][:5]}}
+        status, answer = post(port, short)
+        assert status == 400 and "send at least 20 consecutive rows" in answer["message"]
+        status, answer = post(port, {"dataframe_split": split, "params": {"horizon": 3}})
+        assert status == 400 and "forecasts at most 2 step(s)" in answer["message"]
 
 
 def request_variant(cwd: Path, name: str, change) -> str:

@@ -3,6 +3,7 @@ hand, the baselines on hand-made sequences, windows inside one user, and train.p
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from sweepcast.models.frequent_place import FrequentPlace
 from sweepcast.models.last_place import LastPlace
 from sweepcast.models.markov_place import MarkovPlace
 from sweepcast.models.recent_markov_place import RecentMarkovPlace
+from tests.test_export_e2e import post, served
 from tests.test_train_e2e import assert_ok, runs, train
 
 # four places far enough apart for the stay filter, inside the New York box
@@ -134,7 +136,9 @@ def test_baselines_on_a_hand_made_sequence(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_train_py_ranks_places_and_logs_the_field_metrics(tmp_path: Path) -> None:
+def test_train_py_ranks_places_logs_the_field_metrics_and_exports(tmp_path: Path) -> None:
+    import pandas as pd
+
     done = train(tmp_path, "data=checkin_places", "trainer=smoke", "model.units=8")
     assert_ok(done)
     (run,) = runs(tmp_path)
@@ -146,12 +150,66 @@ def test_train_py_ranks_places_and_logs_the_field_metrics(tmp_path: Path) -> Non
     assert metrics["baseline_test_acc1"] == max(metrics[f"{b}_test_acc1"] for b in
                                                 ("last_place", "frequent_place", "markov_place", "recent_markov_place"))
     assert "Acc@1" in done.stderr + done.stdout
-    # export picks the run by val_acc1 (the task's metric, maximised), then refuses in one line (not built yet)
-    exported = subprocess.run([sys.executable, "-m", "sweepcast", "export", "--experiment", "checkin_places", "--to",
-                               str(tmp_path / "exp")], cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert exported.returncode == 2 and "by val_acc1 (maximize)" in exported.stderr, exported.stderr[-2000:]
-    assert "exporting a next_place model is not supported yet" in exported.stderr
-    assert not (tmp_path / "exp").exists() and "Traceback" not in exported.stderr
+    # export picks the run by val_acc1 (the task's metric, maximised)
+    exported = sweepcast(tmp_path, "export", "--experiment", "checkin_places", "--to", str(tmp_path / "exp"))
+    assert exported.returncode == 0 and "by val_acc1 (maximize)" in exported.stderr, exported.stderr[-2000:]
+    assert_round_trip(tmp_path, run)
+    refused = sweepcast(tmp_path, "predict", str(tmp_path / "exp"), "--input", str(tmp_path / "request_0.txt"),
+                        "--top", "0")
+    assert refused.returncode == 2 and "top: expected a whole number of places in [1, 50], got 0" in refused.stderr
+    request = [line.split("\t")[:4] for line in (tmp_path / "request_0.txt").read_text().splitlines()]
+    pd.DataFrame(request, columns=["user", "time", "lat", "lon"]).to_csv(tmp_path / "no_location.csv", index=False)
+    refused = sweepcast(tmp_path, "predict", str(tmp_path / "exp"), "--input", str(tmp_path / "no_location.csv"))
+    assert refused.returncode == 2 and "error: no_location.csv: Model is missing inputs ['location']" in \
+        refused.stderr.replace(str(tmp_path) + "/", ""), refused.stderr[-2000:]
+    with served(tmp_path, "exp") as port:  # the scoring server answers the same top places
+        lines = [line.split("\t") for line in (tmp_path / "request_0.txt").read_text().splitlines()]
+        body = {"dataframe_split": {"columns": ["user", "time", "lat", "lon", "location"], "data": lines},
+                "params": {"top": 3}}
+        status, answer = post(port, body)
+        assert status == 200, answer
+        assert [row["location"] for row in answer["predictions"]] == \
+            pd.read_csv(tmp_path / "answer_0.csv")["location"].head(3).tolist()
+        status, answer = post(port, {**body, "params": {"top": 99}})
+        assert status == 400 and "top: expected a whole number of places in [1, 50], got 99" in answer["message"]
+
+
+def sweepcast(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python -m sweepcast ...`` in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-m", "sweepcast", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def assert_round_trip(cwd: Path, run) -> None:
+    """For test windows of five users, a request of the user's raw check-ins before the window's
+    target gets the exported model's top 5 = the run's logged top 5 for that window."""
+
+    import pandas as pd
+
+    from sweepcast.data.checkin_clean import clean_checkins
+    from sweepcast.data.checkins import generate_checkins
+    from sweepcast.tracking import reading
+    from tests.test_config import composed
+
+    data_cfg = composed("data=checkin_places")["data"]
+    raw = generate_checkins(300, 0, "2010-01-01", 240)  # conf/data/checkins.yaml's synthetic defaults
+    settings = NextPlaceSettings.from_config(data_cfg).checkins
+    cleaned, _ = clean_checkins(raw.assign(request_user=raw["user"]), settings.clean, "raw")
+    raw_id = dict(zip(cleaned["user"], cleaned["request_user"]))
+    logged = pd.read_csv(io.StringIO(reading.artifact_text(run.info.artifact_uri, "predictions/test_places.csv")))
+    picked = logged.drop_duplicates("user").head(5)
+    for i, window in enumerate(picked.itertuples()):
+        user = raw_id[window.user]
+        before = raw[(raw["user"] == user) & (raw["time"] < pd.Timestamp(window.time))]
+        path = cwd / f"request_{i}.txt"
+        path.write_text("".join(f"{r.user}\t{r.time:%Y-%m-%dT%H:%M:%SZ}\t{r.lat!r}\t{r.lon!r}\t{r.location}\n"
+                                for r in before.itertuples()))
+        answer = sweepcast(cwd, "predict", str(cwd / "exp"), "--input", str(path), "--top", "5",
+                           "--output", str(cwd / f"answer_{i}.csv"))
+        assert answer.returncode == 0, answer.stderr[-2000:]
+        ranked = pd.read_csv(cwd / f"answer_{i}.csv")
+        expected = [getattr(window, f"top{k}_location") for k in range(1, 6)]
+        assert ranked["location"].tolist() == expected, (user, window.time)
 
 
 @pytest.mark.slow

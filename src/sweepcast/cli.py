@@ -63,6 +63,7 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("model", type=Path, help="an exported model folder")
     predict.add_argument("--input", type=Path, required=True, help="CSV in the training data's layout")
     predict.add_argument("--horizon", type=int, help="steps to forecast (default: the model's horizon)")
+    predict.add_argument("--top", type=int, help="a next-place model: places per user (default 5)")
     predict.add_argument("--output", type=Path, help="also write the forecast table to this CSV")
 
     report = verbs.add_parser("report", help="write sweeps/<name>/report.html and log it to the sweep's MLflow run")
@@ -211,7 +212,7 @@ def predict(args: argparse.Namespace) -> None:
         check_output(args.output)
     model = load_exported(args.model)
     rows = read_rows(args.input)
-    params = {"horizon": args.horizon} if args.horizon is not None else None
+    params = {key: value for key, value in (("horizon", args.horizon), ("top", args.top)) if value is not None}
     try:
         forecast = model.predict(rows, params=params)
     except TrackingError as err:
@@ -227,8 +228,8 @@ def one_line(message: str) -> str:
     """MLflow's schema errors span lines and quote the whole request; keep the part that names the problem."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     for line in reversed(lines):
-        if line.startswith("Error:"):
-            return line[len("Error:"):].strip()
+        if "Error:" in line:
+            return line.rsplit("Error:", 1)[1].strip()
     return lines[-1] if lines else message
 
 

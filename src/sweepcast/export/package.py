@@ -85,9 +85,11 @@ def save_model(candidate: Candidate, run: RunArtifacts, folder: Path) -> pd.Data
         preprocessing_file.write_text(json.dumps(run.preprocessing.as_json(), indent=1), encoding="utf-8")
         example = input_example(run.preprocessing)
         keras_model = reading.load_logged_model(network)
-        horizon = run.preprocessing.task.horizon
-        output = run.preprocessing.forecast(lambda w: keras_model.predict(w, verbose=0), example, horizon, "example")
-        save_forecaster(folder, network, preprocessing_file, example, output, horizon, requirements())
+        params = run.preprocessing.params()
+        extra = {key: value for key, value in params.items() if key != "horizon"}
+        output = run.preprocessing.forecast(lambda w: keras_model.predict(w, verbose=0), example, params["horizon"],
+                                            "example", **extra)
+        save_forecaster(folder, network, preprocessing_file, example, output, params, requirements())
     return output
 
 

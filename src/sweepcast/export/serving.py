@@ -26,6 +26,10 @@ class Serving:
         """From a run's ``config.yaml`` data section and ``preprocessing/scalers.json``."""
         return cls(FittedState.from_json(scalers, data_cfg))
 
+    def params(self) -> dict[str, Any]:
+        """The request parameters the model takes, with their defaults (its signature's params)."""
+        return {"horizon": self.task.horizon}
+
     def as_json(self) -> dict[str, Any]:
         """What ``artifacts/preprocessing.json`` holds."""
         return self.state.to_json()

@@ -4,8 +4,9 @@ Where the check-in task regresses (gap, lat, lon) and lands between a user's pla
 names places, as the next-POI literature scores it: Acc@1/5/10 and MRR@10 over a vocabulary of
 training places (:mod:`sweepcast.data.places`), the km between the top-1 place and where the
 user really went, and the share of targets no ranker can hit (places outside the vocabulary).
-Three baselines run on the same windows (last place, the user's most frequent place, a
-first-order Markov chain); the strongest on test is the reference ``skill`` is measured against.
+Four baselines run on the same windows (last place, the user's most frequent place, a
+first-order Markov chain over training transitions, and the same chain over everything before
+the forecast); the strongest on test is the reference ``skill`` is measured against.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sweepcast.data.place_windows import NextPlaceData, NextPlaceSettings, prepa
 from sweepcast.data.places import OTHER
 from sweepcast.data.scalers import scaler_state
 from sweepcast.data.trajectories import TARGETS
-from sweepcast.errors import SweepcastError
+from sweepcast.export.place_preprocessing import PlacePreprocessing
 from sweepcast.fitted_state import FittedState
 from sweepcast.metrics import acc_skill, ranking_metrics
 from sweepcast.models.frequent_place import FrequentPlace
@@ -85,7 +86,8 @@ class NextPlaceTask:
             input_scaler=scaler_state(checkins.input_scaler), target_scaler=scaler_state(checkins.target_scaler),
             timestep=data.timestep,
             details={"targets": list(TARGETS), "dt_log": checkins.settings.dt_log,
-                     "timezone": checkins.settings.timezone, "places": data.vocabulary.to_json()},
+                     "timezone": checkins.settings.timezone, "places": data.vocabulary.to_json(),
+                     "crowd": data.index.crowd.to_json()},
         )
 
     def summary(self, metrics: Mapping[str, float]) -> str:
@@ -96,16 +98,24 @@ class NextPlaceTask:
             metrics["test_km_median"], metrics["skill"], metrics["baseline_test_acc1"],
             metrics["baseline_test_km_median"], 100 * metrics["test_other_share"])
 
-    def preprocessing(self, state: FittedState) -> Any:
-        raise SweepcastError("exporting a next_place model is not supported yet: its runs are scored and logged, "
-                             "and python -m sweepcast export works for data=checkins and the series tasks")
+    def preprocessing(self, state: FittedState) -> PlacePreprocessing:
+        return PlacePreprocessing(state)
 
     def describe(self, params: Mapping[str, str], source: str) -> str:
         return (f"{source}, next place (ranked over training places), timestep {params.get('data.timestep', '?')} "
                 f"check-ins, split by {params.get('data.split.by', 'time')}")
 
-    def card(self, serving: Any) -> CardText:
-        raise SweepcastError("exporting a next_place model is not supported yet")
+    def card(self, serving: PlacePreprocessing) -> CardText:
+        return CardText(
+            metrics_heading=" (Acc@k and MRR@10 over each window's candidate places; km from the top-1 place)",
+            baseline="the strongest of last place, frequent place, Markov and recent-Markov place on the same windows",
+            window=(f"- window: a user's last {serving.task.timestep} check-ins; ranks up to 50 candidate places "
+                    f"among {serving.vocabulary.size - 1} training places ({serving.data.get('split')})"),
+            usage=("The model takes recent check-ins of one or more users (CSV columns `user, time, lat, lon, location`, "
+                   "or a SNAP `.txt`/`.txt.gz` file) and returns each user's likeliest next places: `user, time, rank, "
+                   "location, lat, lon, score` (`params={\"top\": K}`, default 5). Places outside the vocabulary "
+                   "are never named."),
+        )
 
     def best_trial_figures(self, table_csv: str, trial: int, params: Mapping[str, str]) -> "list[go.Figure]":
         """The map of true vs top-1 places of the best trial, from :data:`PREDICTIONS`."""

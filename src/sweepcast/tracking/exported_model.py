@@ -34,7 +34,7 @@ MODEL_CODE = Path(__file__).with_name("model_code.py")
 class RawForecaster(mlflow.pyfunc.PythonModel):
     """``predict(rows, params={"horizon": H})`` -> ``timestamp``, ``step``, ``<target>`` for the H
     steps after the last row (a check-in model: ``user, time, step, gap_hours, lat, lon``, each
-    user's next check-in). A user error (missing column, too few rows, a horizon the model
+    user's next check-in; a next-place model, ``params={"top": K}``: each user's K likeliest places). A user error (missing column, too few rows, a horizon the model
     cannot give) raises an ``MlflowException`` with a one-line message, which the scoring server
     answers with HTTP 400."""
 
@@ -46,29 +46,36 @@ class RawForecaster(mlflow.pyfunc.PythonModel):
         self.network = mlflow.keras.load_model(context.artifacts[NETWORK])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        horizon = (params or {}).get("horizon")
-        horizon = self.preprocessing.task.horizon if horizon is None else horizon
+        defaults = self.preprocessing.params()  # horizon, and e.g. a next-place model's "top"
+        given = {key: value for key, value in (params or {}).items() if value is not None}
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise MlflowException(f"params: this model takes {sorted(defaults)}, not {unknown[0]!r}",
+                                  error_code=INVALID_PARAMETER_VALUE)
+        extra = {**defaults, **given}
+        horizon = extra.pop("horizon")
         try:
             return self.preprocessing.forecast(lambda window: self.network.predict(window, verbose=0), model_input,
-                                               horizon)
+                                               horizon, **extra)
         except SweepcastError as err:
             raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from None
 
 
 def save_forecaster(folder: Path, network: str, preprocessing_file: Path, example: pd.DataFrame, output: pd.DataFrame,
-                    horizon: int, requirements: list[str]) -> None:
+                    params: dict[str, Any], requirements: list[str]) -> None:
     """Write the pyfunc into ``folder`` (must not exist): the network folder and preprocessing file
-    as its artifacts, ``example`` and its forecast ``output`` as its signature and input example."""
+    as its artifacts, ``example`` and its forecast ``output`` as its signature and input example,
+    ``params`` (``horizon``, and e.g. ``top``) with their defaults."""
     with warnings.catch_warnings():  # MLflow's hint about the integer `step` column of the output
         warnings.simplefilter("ignore", UserWarning)
-        signature = infer_signature(example, output, params={"horizon": horizon})
+        signature = infer_signature(example, output, params=params)
     mlflow.pyfunc.save_model(
         path=str(folder),
         python_model=str(MODEL_CODE),  # code, not a pickled object
         artifacts={NETWORK: network, PREPROCESSING: str(preprocessing_file)},
         code_paths=[str(Path(sweepcast.__file__).parent)],
         signature=signature,
-        input_example=(example, {"horizon": horizon}),
+        input_example=(example, params),
         pip_requirements=requirements,
     )
 
