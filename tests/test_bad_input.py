@@ -116,6 +116,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "next-place vocabulary of one place": (["data=checkin_places", "data.places.max_places=1"],
                                            "data.places.max_places"),
     "unknown next-place key": (["data=checkin_places", "+data.places.size=3"], "data.places.size"),
+    "next-place gap flag not a boolean": (["data=checkin_places", "data.predict_gap=maybe"], "data.predict_gap"),
     "series baseline on next places": (["data=checkin_places", "model=persistence"], "model.name"),
     "next-place baseline on check-ins": (["data=checkins", "model=markov_place"], "a family for checkins data"),
     "next-place file without location ids": (["data=checkin_places", "data.path={tmp}/no_location.txt"],

@@ -213,14 +213,19 @@ def assert_round_trip(cwd: Path, run) -> None:
 
 
 @pytest.mark.slow
-def test_a_sweep_maximises_acc1_and_prunes_on_it(tmp_path: Path) -> None:
+def test_a_sweep_maximises_acc1_prunes_on_it_and_can_forecast_the_gap(tmp_path: Path) -> None:
     from tests.test_sweeper_e2e import study_of
 
-    done = train(tmp_path, "-m", "data=checkin_places", "trainer=smoke", "model.units=8", "tracking.log_model=false",
-                 "model.layers=1,2")
+    done = train(tmp_path, "-m", "data=checkin_places", "data.predict_gap=true", "trainer=smoke", "trainer.epochs=2",
+                 "model.units=8", "tracking.log_model=false", "model.layers=1,2",
+                 "+hydra.sweeper.pruner._target_=optuna.pruners.MedianPruner")
     assert_ok(done)
     study = study_of(tmp_path)
     assert study.direction.name == "MAXIMIZE" and len(study.trials) == 2
+    assert all(t.intermediate_values for t in study.trials)  # each epoch's val acc1 reached the pruner
+    for run in runs(tmp_path):
+        if "test_acc1" in run.data.metrics:
+            assert run.data.metrics["test_dt_minutes_mae"] > 0 and run.data.metrics["baseline_test_dt_minutes_mae"] > 0
     report = next((tmp_path / "sweeps").glob("*/report.html")).read_text()
     assert "test Acc@1 per configuration" in report and "best markov_place" in report  # bars, baselines as lines
     assert study.best_value == max(r.data.metrics["val_acc1"] for r in runs(tmp_path) if "val_acc1" in r.data.metrics)

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from sweepcast import checks
 from sweepcast.data.place_candidates import CHUNK, FEATURES, CandidateIndex, Crowd, History
 from sweepcast.data.places import OTHER, PlaceSettings, PlaceVocabulary
 from sweepcast.data.splits import SPLITS
-from sweepcast.data.trajectories import CheckinData, CheckinSettings, prepare_checkins
-from sweepcast.data.windows import ForecastTask, batched, input_rows
+from sweepcast.data.trajectories import CheckinData, CheckinSettings, prepare_checkins, unscale_targets
+from sweepcast.data.windows import ForecastTask, Ranking, batched, input_rows
 from sweepcast.errors import DataError
 from sweepcast.metrics import RANK_DEPTH
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLACE_FEATURE = "place"
+OWN_KEYS = ("places", "predict_gap")  # data.* keys of this task on top of the check-in task's
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,14 @@ class NextPlaceSettings:
     checkins: CheckinSettings
     places: PlaceSettings
     task: ForecastTask
+    predict_gap: bool = False  # also forecast the gap to the next check-in (a second output)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "NextPlaceSettings":
-        checkins = CheckinSettings.from_config({k: v for k, v in cfg.items() if k != "places"})
+        checkins = CheckinSettings.from_config({k: v for k, v in cfg.items() if k not in OWN_KEYS})
         task = ForecastTask(checkins.task.timestep, 1, "direct", kind="next_place", targets=1)
-        return cls(checkins, PlaceSettings.from_config(cfg.get("places")), task)
+        gap = checks.boolean("data.predict_gap", cfg.get("predict_gap", False))
+        return cls(checkins, PlaceSettings.from_config(cfg.get("places")), task, bool(gap))
 
     @property
     def config(self) -> Mapping[str, Any]:
@@ -67,7 +71,12 @@ class NextPlaceData:
     positions: dict[str, np.ndarray]  # per split [windows]: the true place's position in its candidates, -1 absent
 
     target = "next place"
-    epoch_metric = ("val_acc1", "maximize")  # what a sweep's pruner hears each epoch
+
+    @property
+    def epoch_metric(self) -> tuple[str, str]:
+        """What a sweep's pruner hears each epoch (Keras prefixes a metric with its output's name
+        when the model has two)."""
+        return ("val_scores_acc1" if self.settings.predict_gap else "val_acc1"), "maximize"
 
     @property
     def frame(self) -> Any:
@@ -124,12 +133,13 @@ class NextPlaceData:
         return self.positions[split]
 
     def batch(self, split: str, windows: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Model inputs and target positions of some windows of ``split``."""
+        """Model inputs, target positions and scaled target gaps of some windows of ``split``."""
         rows = self.target_rows(split)[windows]
         cands, facts = self.index(rows)
         window = self.inputs[input_rows(rows, self.timestep)]
         return (window.astype(np.float32), np.maximum(cands, 0).astype(np.int32), cands >= 0, facts,
-                np.maximum(self.positions[split][windows], 0).astype(np.int64))
+                np.maximum(self.positions[split][windows], 0).astype(np.int64),
+                self.checkins.targets[rows, :1].astype(np.float32))
 
     def candidate_dataset(self, split: str, windows: np.ndarray, batch_size: int, shuffle: bool = False,
                           seed: int | None = None) -> Any:
@@ -137,22 +147,24 @@ class NextPlaceData:
 
         if len(windows) < 1:
             raise DataError(f"{self.source}: no {split} window has its next place among its candidates")
-        shapes = ([None, self.timestep, len(self.features)], [None, self.task.candidates], [None, self.task.candidates],
-                  [None, self.task.candidates, self.task.candidate_features], [None])
+        ranking = self.ranking
+        shapes = ([None, self.timestep, len(self.features)], [None, ranking.candidates], [None, ranking.candidates],
+                  [None, ranking.candidates, ranking.features], [None], [None, 1])
 
         def gather(batch: Any) -> Any:
             parts = tf.numpy_function(lambda w: self.batch(split, w), [batch],
-                                      [tf.float32, tf.int32, tf.bool, tf.float32, tf.int64], stateful=False)
+                                      [tf.float32, tf.int32, tf.bool, tf.float32, tf.int64, tf.float32], stateful=False)
             for part, shape in zip(parts, shapes):
                 part.set_shape(shape)
-            return tuple(parts[:4]), parts[4]
+            targets = {"scores": parts[4], "gap": parts[5]} if ranking.gap else parts[4]
+            return tuple(parts[:4]), targets
 
         starts = tf.data.Dataset.from_tensor_slices(np.asarray(windows, dtype=np.int64))
         return batched(starts, len(windows), gather, batch_size, shuffle, seed)
 
     def example_input(self) -> dict[str, np.ndarray]:
         """The first test window as a model takes it (the logged model's input example)."""
-        window, cands, mask, facts, _ = self.batch("test", np.arange(1))
+        window, cands, mask, facts, *_ = self.batch("test", np.arange(1))
         return {"window": window, "candidates": cands, "candidate_mask": mask, "candidate_features": facts}
 
     def windows(self, split: str, steps: int | None = None) -> np.ndarray:
@@ -165,23 +177,50 @@ class NextPlaceData:
         """What ``fit`` compiles with: cross-entropy over each window's candidates, top-1 accuracy per epoch."""
         import keras  # here, not at the top: data is prepared before TensorFlow loads
 
-        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                "metrics": [keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="acc1")]}
+        ranking = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        accuracy = [keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="acc1")]
+        if not self.ranking.gap:
+            return {"loss": ranking, "metrics": accuracy}
+        return {"loss": {"scores": ranking, "gap": "mse"}, "metrics": {"scores": accuracy}}  # the gap: scaled, as check-ins
+
+    @property
+    def ranking(self) -> Ranking:
+        assert self.task.ranking is not None  # prepare_next_place sets it
+        return self.task.ranking
 
     def predict(self, model: "keras.Model", split: str, batch_size: int) -> np.ndarray:
         """``[windows, depth]`` place indices, best first: each window's candidates by score,
-        :data:`~sweepcast.data.place_candidates.CHUNK` windows at a time."""
-        ranked = np.full((self.window_count(split), self.depth), -1, dtype=np.int32)
-        for start in range(0, len(ranked), CHUNK):
-            window, cands, mask, facts, _ = self.batch(split, np.arange(start, min(start + CHUNK, len(ranked))))
-            scores = np.asarray(model.predict({"window": window, "candidates": cands, "candidate_mask": mask,
-                                               "candidate_features": facts}, batch_size=batch_size, verbose=0))
-            scores = np.where(mask, scores, -np.inf)
+        :data:`~sweepcast.data.place_candidates.CHUNK` windows at a time; with ``data.predict_gap``
+        one more column, the forecast gap in hours (:func:`split_forecast` parts them)."""
+        count = self.window_count(split)
+        ranked, gaps = np.full((count, self.depth), -1, dtype=np.int32), np.zeros(count)
+        for start in range(0, count, CHUNK):
+            window, cands, mask, facts, *_ = self.batch(split, np.arange(start, min(start + CHUNK, count)))
+            out = model.predict({"window": window, "candidates": cands, "candidate_mask": mask,
+                                 "candidate_features": facts}, batch_size=batch_size, verbose=0)
+            scores = np.where(mask, np.asarray(out["scores"] if self.ranking.gap else out), -np.inf)
             order = np.argsort(-scores, axis=1, kind="stable")[:, :self.depth]
             best = np.where(np.take_along_axis(scores, order, axis=1) > -np.inf,
                             np.take_along_axis(cands, order, axis=1), -1)
             ranked[start:start + len(best)] = best
-        return ranked
+            if self.ranking.gap:
+                gaps[start:start + len(best)] = self.gap_hours(np.asarray(out["gap"]))
+        return np.column_stack([ranked, gaps]) if self.ranking.gap else ranked
+
+    def gap_hours(self, scaled: np.ndarray) -> np.ndarray:
+        """Scaled gap outputs -> hours, as the check-in task unscales its own."""
+        stacked = np.zeros((len(scaled), 3))
+        stacked[:, 0] = np.ravel(scaled)
+        return unscale_targets(self.checkins.target_scaler, stacked, self.checkins.settings.dt_log)[:, 0]
+
+
+def split_forecast(forecast: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A next-place forecast as (ranking ``[windows, depth]``, gap hours or None): baselines and
+    models without a gap output give the ranking alone."""
+    forecast = np.asarray(forecast)
+    if forecast.shape[1] == depth:
+        return forecast.astype(np.int32), None
+    return forecast[:, :depth].astype(np.int32), forecast[:, depth].astype(np.float64)
 
 
 def prepare_next_place(settings: NextPlaceSettings, max_points: int | None = None) -> NextPlaceData:
@@ -202,14 +241,15 @@ def prepare_next_place(settings: NextPlaceSettings, max_points: int | None = Non
     history = place_history(frame, place_index)
     index = CandidateIndex(history, vocabulary, settings.task.timestep, Crowd.from_history(history, vocabulary.size))
     positions = {split: target_positions(index, checkins.target_rows(split), place_index) for split in SPLITS}
-    task = replace(settings.task, targets=vocabulary.size, places=vocabulary.size,
-                   place_dim=settings.places.embedding_dim, candidates=index.depth, candidate_features=len(FEATURES))
+    task = replace(settings.task, targets=vocabulary.size, ranking=Ranking(
+        places=vocabulary.size, place_dim=settings.places.embedding_dim, candidates=index.depth,
+        features=len(FEATURES), gap=settings.predict_gap))
     data = NextPlaceData(checkins, settings, vocabulary, place_index, seen, inputs, task, index, positions)
     test = data.true_places("test")
     log.info("places: %d in the vocabulary (seen >= %d times in training, at most %d) + other; test targets: "
              "%.1f%% other, %.1f%% never seen in training; true place among the %d candidates: train %.1f%%, "
              "test %.1f%%", vocabulary.size - 1, settings.places.min_count, settings.places.max_places,
-             100 * np.mean(test == OTHER), 100 * np.mean(~seen[data.target_rows("test")]), task.candidates,
+             100 * np.mean(test == OTHER), 100 * np.mean(~seen[data.target_rows("test")]), index.depth,
              100 * np.mean(data.target_positions("train") >= 0), 100 * np.mean(data.target_positions("test") >= 0))
     return data
 

@@ -39,15 +39,26 @@ class ForecastTask:
     kind: str = "series"  # the task's name: series | checkins | next_place (sweepcast/tasks/)
     targets: int = 1  # values per forecast step: 1 for a series, 3 (dt, lat, lon) for a check-in, a
     # score per place for next_place
-    places: int = 0  # next_place: input column 0 is a place index below this, which networks embed
-    place_dim: int = 0  # ... in this many dimensions
-    candidates: int = 0  # next_place: places scored per window ...
-    candidate_features: int = 0  # ... each with this many features (sweepcast.data.place_candidates)
+    ranking: "Ranking | None" = None  # next_place: what a ranking network reads and emits
 
     @property
     def outputs(self) -> int:
         """Values a model emits per window: every step's targets, or one step's for recursive models."""
         return (self.horizon if self.strategy == "direct" else 1) * self.targets
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A ranking task's model shape: input column 0 is a place index below ``places`` (embedded in
+    ``place_dim`` dimensions); ``candidates`` places are scored per window from ``features``
+    numbers each (:mod:`sweepcast.data.place_candidates`); ``gap`` adds the time to the next
+    check-in as a second output."""
+
+    places: int
+    place_dim: int
+    candidates: int
+    features: int
+    gap: bool = False
 
 
 def window_settings(data_cfg: Mapping[str, object]) -> tuple[int, int, str]:

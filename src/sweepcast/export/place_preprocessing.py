@@ -25,6 +25,7 @@ from sweepcast import checks
 from sweepcast.data.checkins import TIME_FORMAT
 from sweepcast.data.place_candidates import CandidateIndex, Crowd, History
 from sweepcast.data.places import OTHER, PlaceVocabulary
+from sweepcast.data.trajectories import unscale_targets
 from sweepcast.errors import DataError, SweepcastError
 from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
 
@@ -57,7 +58,8 @@ class PlacePreprocessing(CheckinPreprocessing):
     def forecast(self, predict: Any, rows: pd.DataFrame, horizon: int = 1, name: str = "input",
                  top: int = DEFAULT_TOP) -> pd.DataFrame:
         """``user, time, rank, location, lat, lon, score``: each user's ``top`` most likely next
-        places (``score``: the model's probability among the user's candidates)."""
+        places (``score``: the model's probability among the user's candidates), and ``gap_hours``
+        to that check-in when the model was trained with ``data.predict_gap``."""
         self.check_horizon(horizon)
         top = self.check_top(top)
         frame = self.frame(rows, name)
@@ -73,9 +75,17 @@ class PlacePreprocessing(CheckinPreprocessing):
         places = self.vocabulary.encode(frame["location"].to_numpy()).astype(np.float64)
         inputs = np.column_stack([places, scaled]).astype(np.float32)
         starts = ends[:, None] - np.arange(self.task.timestep - 1, -1, -1)[None, :]
-        logits = np.asarray(predict({"window": inputs[starts], "candidates": np.maximum(cands, 0),
-                                     "candidate_mask": cands >= 0, "candidate_features": facts}), dtype=np.float64)
-        return ranked_table(frame, ends, cands, logits, self.vocabulary, min(top, cands.shape[1]))
+        out = predict({"window": inputs[starts], "candidates": np.maximum(cands, 0), "candidate_mask": cands >= 0,
+                       "candidate_features": facts})
+        gap = isinstance(out, dict)  # trained with data.predict_gap: the scores and the gap
+        logits = np.asarray(out["scores"] if gap else out, dtype=np.float64)
+        table = ranked_table(frame, ends, cands, logits, self.vocabulary, min(top, cands.shape[1]))
+        if gap:
+            stacked = np.zeros((len(ends), 3))
+            stacked[:, 0] = np.ravel(out["gap"])
+            hours = unscale_targets(self.target_scaler, stacked, self.settings.dt_log)[:, 0]
+            table["gap_hours"] = np.repeat(hours, min(top, cands.shape[1]))
+        return table
 
     def history_with_targets(self, frame: pd.DataFrame, ends: np.ndarray) -> tuple[History, np.ndarray]:
         """The request as candidate history, with one placeholder row after each user's last

@@ -54,12 +54,12 @@ def build_model(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: 
     """Build the family named by ``spec['name']`` for windows of ``input_shape`` (timestep, features)
     and ``outputs`` values per window: a Keras model for networks, a
     :class:`~sweepcast.models.baselines.Forecaster` for baselines (which read the horizon from the data).
-    A task whose first input column is a place (``task.places``) gets the network behind a place embedding."""
+    A ranking task (``task.ranking``) gets the network behind a place embedding, scoring candidates."""
     module = family(spec)
-    if task is not None and task.places and is_network(str(spec["name"])):
+    if task is not None and task.ranking is not None and is_network(str(spec["name"])):
         from sweepcast.models.place_embedding import with_place_embedding
 
-        return with_place_embedding(module.build, spec, input_shape, task)
+        return with_place_embedding(module.build, spec, input_shape, task.ranking)
     return module.build(spec, input_shape, outputs)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sweepcast.data.checkins import haversine_km
-from sweepcast.data.place_windows import NextPlaceData, NextPlaceSettings, prepare_next_place
+from sweepcast.data.place_windows import NextPlaceData, NextPlaceSettings, prepare_next_place, split_forecast
 from sweepcast.data.places import OTHER
 from sweepcast.data.scalers import scaler_state
 from sweepcast.data.trajectories import TARGETS
@@ -27,6 +27,7 @@ from sweepcast.export.place_preprocessing import PlacePreprocessing
 from sweepcast.fitted_state import FittedState
 from sweepcast.metrics import acc_skill, ranking_metrics
 from sweepcast.models.frequent_place import FrequentPlace
+from sweepcast.models.last_checkin import LastCheckin
 from sweepcast.models.last_place import LastPlace
 from sweepcast.models.markov_place import MarkovPlace
 from sweepcast.models.recent_markov_place import RecentMarkovPlace
@@ -62,9 +63,12 @@ class NextPlaceTask:
     def evaluate(self, data: NextPlaceData, predict: Predict, fitted: Mapping[str, float], plotlyjs: str) -> Evaluation:
         """Val and test rankings scored; every baseline on the same test windows; the table and map."""
         started = time.perf_counter()
-        test_pred = predict("test")
-        metrics = {**split_scores(data, "val", predict("val"), "val"), **split_scores(data, "test", test_pred, "test"),
+        test_pred, test_gap = split_forecast(predict("test"), data.depth)
+        val_pred, val_gap = split_forecast(predict("val"), data.depth)
+        metrics = {**split_scores(data, "val", val_pred, "val"), **split_scores(data, "test", test_pred, "test"),
                    **fitted}
+        if test_gap is not None:  # data.predict_gap: the gap's MAE, against the user's median training gap
+            metrics.update(gap_scores(data, {"val": val_gap, "test": test_gap}))
         rankings = {}
         for name, baseline in BASELINES.items():
             model = baseline()
@@ -77,7 +81,7 @@ class NextPlaceTask:
             metrics[f"baseline_test_{score}"] = metrics[f"{best}_test_{score}"]
         metrics["skill"] = acc_skill(metrics["test_acc1"], metrics["baseline_test_acc1"])
         metrics["evaluate_seconds"] = time.perf_counter() - started
-        return Evaluation(metrics, artifacts=artifacts(data, test_pred, rankings[best], best, plotlyjs))
+        return Evaluation(metrics, artifacts=artifacts(data, test_pred, rankings[best], best, plotlyjs, test_gap))
 
     def fitted_state(self, data: NextPlaceData) -> FittedState:
         checkins = data.checkins
@@ -91,12 +95,16 @@ class NextPlaceTask:
         )
 
     def summary(self, metrics: Mapping[str, float]) -> str:
-        return ("test Acc@1 %.3f  Acc@5 %.3f  Acc@10 %.3f  MRR %.3f  top-1 miss %.2f km median  "
+        line = ("test Acc@1 %.3f  Acc@5 %.3f  Acc@10 %.3f  MRR %.3f  top-1 miss %.2f km median  "
                 "skill %.3f over the best baseline (Acc@1 %.3f, %.2f km median); %.1f%% of targets outside the "
                 "vocabulary") % (
             metrics["test_acc1"], metrics["test_acc5"], metrics["test_acc10"], metrics["test_mrr"],
             metrics["test_km_median"], metrics["skill"], metrics["baseline_test_acc1"],
             metrics["baseline_test_km_median"], 100 * metrics["test_other_share"])
+        if "test_dt_minutes_mae" in metrics:  # data.predict_gap
+            line += "; gap MAE %.0f min (the user's median gap: %.0f)" % (
+                metrics["test_dt_minutes_mae"], metrics["baseline_test_dt_minutes_mae"])
+        return line
 
     def preprocessing(self, state: FittedState) -> PlacePreprocessing:
         return PlacePreprocessing(state)
@@ -132,6 +140,18 @@ class NextPlaceTask:
         return build_page(data_cfg, prepare_next_place(settings).checkins, places=True)
 
 
+def gap_scores(data: NextPlaceData, gaps: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """``val/test_dt_minutes_mae`` of the forecast gaps, and the last-check-in baseline's (the
+    user's median training gap) as ``baseline_test_dt_minutes_mae``."""
+    true = {split: data.checkins.target_matrix(split)[:, 0] for split in gaps}
+    scores = {f"{split}_dt_minutes_mae": float(60 * np.mean(np.abs(gaps[split] - true[split]))) for split in gaps}
+    baseline = LastCheckin()
+    baseline.fit(data.checkins, 0)
+    guess = baseline.predict(data.checkins, "test")[:, 0]
+    scores["baseline_test_dt_minutes_mae"] = float(60 * np.mean(np.abs(guess - true["test"])))
+    return scores
+
+
 def split_scores(data: NextPlaceData, split: str, ranked: np.ndarray, prefix: str) -> dict[str, float]:
     """Acc@k, MRR, km of the top-1 place, and the shares of targets no ranker can hit."""
     true = data.true_places(split)
@@ -156,17 +176,18 @@ def top1_km(data: NextPlaceData, rows: np.ndarray, top1: np.ndarray) -> np.ndarr
 
 
 def artifacts(data: NextPlaceData, test_pred: np.ndarray, base_pred: np.ndarray, baseline: str,
-              plotlyjs: str) -> list[Artifact]:
+              plotlyjs: str, test_gap: np.ndarray | None = None) -> list[Artifact]:
     from sweepcast.report.checkin_figures import locations_figure  # plotly: seconds
     from sweepcast.report.forecast import figure_html
 
-    table = prediction_table(data, test_pred, base_pred)
+    table = prediction_table(data, test_pred, base_pred, test_gap)
     shown = table.dropna(subset=["pred_lat"]).head(MAP_POINTS)
     page = locations_figure(shown, f"next place: true vs top-1, baseline {baseline} ({len(shown)} test windows)")
     return [Artifact(PREDICTIONS, table, digits=9), Artifact("plots/places_test.html", figure_html(page, plotlyjs))]
 
 
-def prediction_table(data: NextPlaceData, test_pred: np.ndarray, base_pred: np.ndarray) -> pd.DataFrame:
+def prediction_table(data: NextPlaceData, test_pred: np.ndarray, base_pred: np.ndarray,
+                     test_gap: np.ndarray | None = None) -> pd.DataFrame:
     """Up to :data:`TABLE_ROWS` test windows (seed 0): who, when, the true place, the model's
     top 5 and the baseline's top 1, and where they are."""
     rows = data.target_rows("test")
@@ -188,6 +209,9 @@ def prediction_table(data: NextPlaceData, test_pred: np.ndarray, base_pred: np.n
     hits = (ranked == true[:, None]) & (true[:, None] > 0)
     table["hit_rank"] = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0)
     table["km_error"] = top1_km(data, rows[pick], ranked[:, 0])
+    if test_gap is not None:
+        table["true_gap_hours"] = data.checkins.target_matrix("test")[pick, 0]
+        table["pred_gap_hours"] = test_gap[pick]
     return table
 
 
