@@ -140,24 +140,35 @@ class CandidateIndex:
         self.user_transitions = PrefixIndex(((user * size + prev) * size + place)[step], row[step], len(row) + 2)
 
     def __call__(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``[windows, C]`` vocabulary indices (-1 padding) for the windows forecasting ``rows``, and
-        their ``[windows, C, G]`` float32 features. A Markov successor stays only if that transition
-        was made by someone other than this window's own target (leave-one-out)."""
-        history, depth, timestep = self.history, self.depth, self.timestep
+        """``[windows, C]`` candidates (:meth:`lists`) of the windows forecasting ``rows`` and their
+        ``[windows, C, G]`` float32 features."""
+        rows = np.asarray(rows, dtype=np.int64)
+        cands = self.lists(rows)
+        return cands, self.features(rows, cands)
+
+    def lists(self, rows: np.ndarray) -> np.ndarray:
+        """``[windows, C]`` vocabulary indices (-1 padding). A place from lists 2 and 3 stays only
+        if the user visited it before, or someone other than this window's own target made the
+        transition to it (leave-one-out), or it is one of the most visited places."""
+        history, depth, timestep, size = self.history, self.depth, self.timestep, self.size
         rows = np.asarray(rows, dtype=np.int64)
         window = history.place[rows[:, None] - np.arange(1, timestep + 1)[None, :]].astype(np.int32)  # newest first
         window = np.where(window > OTHER, window, -1)
         popular = np.broadcast_to(np.arange(1, depth + 1, dtype=np.int32), (len(rows), depth))
         pool = merge_rankings([window, self.successors.lookup(history.place[rows - 1]), self.recent_favourites(rows),
                                popular], timestep + 2 * SOURCE_DEPTH + depth)
-        facts = self.features(rows, pool)
-        from_history = (facts[:, :, FEATURES.index("user_visits")] > 0) | (facts[:, :, FEATURES.index("transitions")] > 0)
-        keep = (pool >= 0) & (from_history | ((pool > OTHER) & (pool <= depth)))
+        c = np.maximum(pool.astype(np.int64), 0)
+        visited = self.user_visits.query(history.user[rows][:, None] * size + c, np.broadcast_to(rows[:, None], c.shape))[0]
+        keep = (pool >= 0) & ((visited > 0) | (self.crowd_transitions(rows, c) > 0) | ((pool > OTHER) & (pool <= depth)))
         order = np.argsort(~keep, axis=1, kind="stable")[:, :depth]  # kept first, in pool order
-        kept = np.take_along_axis(keep, order, axis=1)
-        cands = np.where(kept, np.take_along_axis(pool, order, axis=1), -1).astype(np.int32)
-        facts = np.where(kept[:, :, None], np.take_along_axis(facts, order[:, :, None], axis=1), 0.0)
-        return cands, facts.astype(np.float32)
+        return np.where(np.take_along_axis(keep, order, axis=1), np.take_along_axis(pool, order, axis=1),
+                        -1).astype(np.int32)
+
+    def crowd_transitions(self, rows: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Training transitions last place -> ``c``, less this target's own (leave-one-out)."""
+        history = self.history
+        own = (c == history.place[rows][:, None]) & (history.train[rows] & history.train[rows - 1])[:, None]
+        return np.maximum(self.crowd.transitions(history.place[rows - 1][:, None] * self.size + c) - own, 0)
 
     def recent_favourites(self, rows: np.ndarray) -> np.ndarray:
         """The user's most visited places among their last :data:`LOOKBACK` check-ins before each target."""
@@ -186,7 +197,7 @@ class CandidateIndex:
         user_transitions = self.user_transitions.query((u * size + p) * size + c, at)[0]
         own = (c == history.place[rows][:, None]) & history.train[rows][:, None]  # the target itself, if counted
         visits = crowd.visits[c] - own
-        transitions = crowd.transitions(p * size + c) - (own & history.train[rows - 1][:, None])
+        transitions = self.crowd_transitions(rows, c)
         hours_since = (history.seconds[rows - 1][:, None] - history.seconds[np.maximum(latest, 0)]) / 3600.0
         last_visit = np.where(latest >= 0, 1.0 / (1.0 + np.log1p(np.maximum(hours_since, 0.0))), 0.0)
         km = haversine_km(history.lat[rows - 1][:, None], history.lon[rows - 1][:, None],
@@ -195,6 +206,6 @@ class CandidateIndex:
         seen = window[:, None, :] == c[:, :, None]  # [windows, candidates, timestep]
         recency = np.where(seen.any(axis=2), 1.0 / (seen.argmax(axis=2) + 1), 0.0)
         counts = (user_visits, np.maximum(visits, 0), user_transitions, np.maximum(transitions, 0))
-        stacked = np.stack([*(np.log1p(n) for n in counts), np.log1p(np.nan_to_num(km, nan=0.0)), recency,
-                            last_visit], axis=2)
-        return np.where((cands >= 0)[:, :, None], stacked, 0.0).astype(np.float32)
+        columns = [*(np.log1p(n) for n in counts), np.log1p(np.nan_to_num(km, nan=0.0)), recency, last_visit]
+        stacked = np.stack([np.asarray(column, dtype=np.float32) for column in columns], axis=2)
+        return np.where((cands >= 0)[:, :, None], stacked, np.float32(0.0))

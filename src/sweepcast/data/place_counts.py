@@ -12,7 +12,7 @@ import pandas as pd
 
 from sweepcast.data.places import OTHER
 
-MERGE_CHUNK = 2_000  # windows merged at once: [chunk, sources, sources] booleans (~20 MB at 100 sources)
+MERGE_CHUNK = 8_192  # windows merged at once
 
 
 class RankTable:
@@ -52,14 +52,18 @@ def find(known: np.ndarray, queries: np.ndarray, missing: int) -> np.ndarray:
 
 
 def merge_rankings(rankings: list[np.ndarray], depth: int) -> np.ndarray:
-    """The first ``depth`` distinct places of each row across ``rankings``, in order."""
+    """The first ``depth`` distinct places of each row across ``rankings``, in order: a stable sort
+    of each row marks every value's first occurrence (O(width log width) per row)."""
     joined = np.concatenate([np.asarray(r, dtype=np.int32) for r in rankings], axis=1)
     out = np.full((len(joined), depth), -1, dtype=np.int32)
-    lower = np.tril(np.ones((joined.shape[1], joined.shape[1]), dtype=bool), k=-1)
     for start in range(0, len(joined), MERGE_CHUNK):
         block = joined[start:start + MERGE_CHUNK]
-        seen_before = ((block[:, :, None] == block[:, None, :]) & lower[None]).any(axis=2)
-        keep = (block >= 0) & ~seen_before
+        order = np.argsort(block, axis=1, kind="stable")
+        ordered = np.take_along_axis(block, order, axis=1)
+        first_sorted = np.concatenate([np.ones((len(block), 1), dtype=bool), ordered[:, 1:] != ordered[:, :-1]], axis=1)
+        first = np.empty_like(first_sorted)
+        np.put_along_axis(first, order, first_sorted, axis=1)
+        keep = (block >= 0) & first
         rank = np.cumsum(keep, axis=1) - 1
         rows, cols = np.nonzero(keep & (rank < depth))
         out[start + rows, rank[rows, cols]] = block[rows, cols]

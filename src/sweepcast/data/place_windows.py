@@ -11,7 +11,7 @@ optionally hour of week and friends). Its target is the next check-in's place in
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLACE_FEATURE = "place"
-OWN_KEYS = ("places", "predict_gap")  # data.* keys of this task on top of the check-in task's
+OWN_KEYS = ("places", "predict_gap")
+RECALL_SAMPLE = 20_000  # windows per split the set-up log's candidate recall is measured on  # data.* keys of this task on top of the check-in task's
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class NextPlaceData:
     inputs: np.ndarray  # [n, 1 + F] float32: place index, then the scaled numbers
     task: ForecastTask
     index: CandidateIndex  # any windows' candidates and their features
-    positions: dict[str, np.ndarray]  # per split [windows]: the true place's position in its candidates, -1 absent
+    positions: dict[str, np.ndarray] = field(default_factory=dict)  # per split, computed when first asked for
 
     target = "next place"
 
@@ -122,23 +123,37 @@ class NextPlaceData:
         return self.place_index[self.target_rows(split)]
 
     def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int | None = None) -> Any:
-        """What networks fit and validate on: the windows whose next place is among their
-        candidates (a model can only learn from those; scores still count the rest, as misses).
-        ``x`` is (window ``[B, timestep, 1 + F]``, candidates ``[B, C]``, their mask, their
-        features ``[B, C, G]``), computed batch by batch; ``y`` the true place's position in the candidates."""
-        return self.candidate_dataset(split, np.flatnonzero(self.positions[split] >= 0), batch_size, shuffle, seed)
+        """What networks fit and validate on: every window, weighted 1 when its next place is among
+        its candidates and 0 otherwise (a model can only learn from those; scores still count the
+        rest, as misses). ``x`` is (window ``[B, timestep, 1 + F]``, candidates ``[B, C]``, their
+        mask, their features ``[B, C, G]``), computed batch by batch; ``y`` the true place's
+        position in the candidates (and the scaled gap, with ``data.predict_gap``)."""
+        return self.candidate_dataset(split, np.arange(self.window_count(split)), batch_size, shuffle, seed)
 
     def target_positions(self, split: str) -> np.ndarray:
-        """``[windows]`` where the true next place is in each window's candidates (-1: absent)."""
+        """``[windows]`` where the true next place is in each window's candidates (-1: absent);
+        computed on first use (the candidate lists of a whole split take a while at full size)."""
+        if split not in self.positions:
+            rows = self.target_rows(split)
+            self.positions[split] = np.concatenate(
+                [positions_in(cands, self.place_index[rows[part]]) for part, cands in self.list_chunks(rows)]
+                or [np.zeros(0, dtype=np.int16)])
         return self.positions[split]
 
+    def list_chunks(self, rows: np.ndarray) -> Any:
+        for start in range(0, len(rows), CHUNK):
+            part = slice(start, start + CHUNK)
+            yield part, self.index.lists(rows[part])
+
     def batch(self, split: str, windows: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Model inputs, target positions and scaled target gaps of some windows of ``split``."""
+        """Model inputs, target positions (0 where absent), their weights (1 present, 0 absent) and
+        scaled target gaps of some windows of ``split``."""
         rows = self.target_rows(split)[windows]
         cands, facts = self.index(rows)
+        position = positions_in(cands, self.place_index[rows])
         window = self.inputs[input_rows(rows, self.timestep)]
         return (window.astype(np.float32), np.maximum(cands, 0).astype(np.int32), cands >= 0, facts,
-                np.maximum(self.positions[split][windows], 0).astype(np.int64),
+                np.maximum(position, 0).astype(np.int64), (position >= 0).astype(np.float32),
                 self.checkins.targets[rows, :1].astype(np.float32))
 
     def candidate_dataset(self, split: str, windows: np.ndarray, batch_size: int, shuffle: bool = False,
@@ -146,18 +161,22 @@ class NextPlaceData:
         import tensorflow as tf  # here, not at the top: data is prepared before TensorFlow loads
 
         if len(windows) < 1:
-            raise DataError(f"{self.source}: no {split} window has its next place among its candidates")
+            raise DataError(f"{self.source}: no {split} window to fit on")
         ranking = self.ranking
         shapes = ([None, self.timestep, len(self.features)], [None, ranking.candidates], [None, ranking.candidates],
-                  [None, ranking.candidates, ranking.features], [None], [None, 1])
+                  [None, ranking.candidates, ranking.features], [None], [None], [None, 1])
 
         def gather(batch: Any) -> Any:
             parts = tf.numpy_function(lambda w: self.batch(split, w), [batch],
-                                      [tf.float32, tf.int32, tf.bool, tf.float32, tf.int64, tf.float32], stateful=False)
+                                      [tf.float32, tf.int32, tf.bool, tf.float32, tf.int64, tf.float32, tf.float32],
+                                      stateful=False)
             for part, shape in zip(parts, shapes):
                 part.set_shape(shape)
-            targets = {"scores": parts[4], "gap": parts[5]} if ranking.gap else parts[4]
-            return tuple(parts[:4]), targets
+            if not ranking.gap:
+                return tuple(parts[:4]), parts[4], parts[5]
+            # the gap is known whatever the place: every window teaches it
+            return tuple(parts[:4]), {"scores": parts[4], "gap": parts[6]}, {"scores": parts[5],
+                                                                             "gap": tf.ones_like(parts[5])}
 
         starts = tf.data.Dataset.from_tensor_slices(np.asarray(windows, dtype=np.int64))
         return batched(starts, len(windows), gather, batch_size, shuffle, seed)
@@ -179,9 +198,11 @@ class NextPlaceData:
 
         ranking = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         accuracy = [keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="acc1")]
+        # weighted: a window whose place is not among its candidates (weight 0) is no hit and no miss
         if not self.ranking.gap:
-            return {"loss": ranking, "metrics": accuracy}
-        return {"loss": {"scores": ranking, "gap": "mse"}, "metrics": {"scores": accuracy}}  # the gap: scaled, as check-ins
+            return {"loss": ranking, "weighted_metrics": accuracy}
+        return {"loss": {"scores": ranking, "gap": "mse"},  # the gap: scaled, as the check-in task's
+                "weighted_metrics": {"scores": accuracy}}
 
     @property
     def ranking(self) -> Ranking:
@@ -240,28 +261,35 @@ def prepare_next_place(settings: NextPlaceSettings, max_points: int | None = Non
     inputs = np.hstack([place_index.astype(np.float32)[:, None], checkins.inputs])
     history = place_history(frame, place_index)
     index = CandidateIndex(history, vocabulary, settings.task.timestep, Crowd.from_history(history, vocabulary.size))
-    positions = {split: target_positions(index, checkins.target_rows(split), place_index) for split in SPLITS}
     task = replace(settings.task, targets=vocabulary.size, ranking=Ranking(
         places=vocabulary.size, place_dim=settings.places.embedding_dim, candidates=index.depth,
         features=len(FEATURES), gap=settings.predict_gap))
-    data = NextPlaceData(checkins, settings, vocabulary, place_index, seen, inputs, task, index, positions)
+    data = NextPlaceData(checkins, settings, vocabulary, place_index, seen, inputs, task, index)
     test = data.true_places("test")
     log.info("places: %d in the vocabulary (seen >= %d times in training, at most %d) + other; test targets: "
-             "%.1f%% other, %.1f%% never seen in training; true place among the %d candidates: train %.1f%%, "
-             "test %.1f%%", vocabulary.size - 1, settings.places.min_count, settings.places.max_places,
-             100 * np.mean(test == OTHER), 100 * np.mean(~seen[data.target_rows("test")]), index.depth,
-             100 * np.mean(data.target_positions("train") >= 0), 100 * np.mean(data.target_positions("test") >= 0))
+             "%.1f%% other, %.1f%% never seen in training; true place among the %d candidates: %s",
+             vocabulary.size - 1, settings.places.min_count, settings.places.max_places, 100 * np.mean(test == OTHER),
+             100 * np.mean(~seen[data.target_rows("test")]), index.depth,
+             ", ".join(f"{split} {100 * recall:.1f}%" for split, recall in sampled_recall(data).items()))
     return data
 
 
-def target_positions(index: CandidateIndex, rows: np.ndarray, place_index: np.ndarray) -> np.ndarray:
+def positions_in(cands: np.ndarray, true: np.ndarray) -> np.ndarray:
     """``[windows]`` position of each window's true place in its candidates (-1: absent)."""
-    positions = np.full(len(rows), -1, dtype=np.int16)
-    for part, cands, _ in index.chunks(rows):
-        true = place_index[rows[part]][:, None]
-        hits = (cands == true) & (true > OTHER)
-        positions[part] = np.where(hits.any(axis=1), hits.argmax(axis=1), -1)
-    return positions
+    hits = (cands == true[:, None]) & (true > OTHER)[:, None]
+    return np.where(hits.any(axis=1), hits.argmax(axis=1), -1).astype(np.int16)
+
+
+def sampled_recall(data: NextPlaceData, size: int = RECALL_SAMPLE) -> dict[str, float]:
+    """Per split, the share of windows whose true place is among their candidates, on up to
+    ``size`` windows drawn at random (seed 0): the whole split can take minutes at full size."""
+    recall = {}
+    for split in SPLITS:
+        count = data.window_count(split)
+        pick = np.sort(np.random.default_rng(0).choice(count, size=min(size, count), replace=False))
+        rows = data.target_rows(split)[pick]
+        recall[split] = float(np.mean(positions_in(data.index.lists(rows), data.place_index[rows]) >= 0))
+    return recall
 
 
 def place_history(frame: Any, place_index: np.ndarray, train: np.ndarray | None = None) -> History:
