@@ -75,9 +75,9 @@ class NextPlaceData:
 
     @property
     def epoch_metric(self) -> tuple[str, str]:
-        """What a sweep's pruner hears each epoch (Keras prefixes a metric with its output's name
-        when the model has two)."""
-        return ("val_scores_acc1" if self.settings.predict_gap else "val_acc1"), "maximize"
+        """What a sweep's pruner hears each epoch: Acc@1 among the validation windows whose place
+        is a candidate (Keras prefixes a metric with its output's name when the model has two)."""
+        return ("val_scores_candidate_acc1" if self.settings.predict_gap else "val_candidate_acc1"), "maximize"
 
     @property
     def frame(self) -> Any:
@@ -197,7 +197,9 @@ class NextPlaceData:
         import keras  # here, not at the top: data is prepared before TensorFlow loads
 
         ranking = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        accuracy = [keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="acc1")]
+        # top-1 among the windows whose place is a candidate: not the task's val_acc1 (every window),
+        # so its own name, or the epoch curves would overwrite the final metric in MLflow
+        accuracy = [keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="candidate_acc1")]
         # weighted: a window whose place is not among its candidates (weight 0) is no hit and no miss
         if not self.ranking.gap:
             return {"loss": ranking, "weighted_metrics": accuracy}
