@@ -83,7 +83,8 @@ CASES: dict[str, tuple[list[str], str]] = {
     "moving average wider than the window": (["model=moving_average", "model.window=100", "data.timestep=20"],
                                              "model.window"),
     "unknown holiday country": (["data.calendar.enabled=true", "data.calendar.country=XX"], "data.calendar.country"),
-    "seasonal period beyond the training split": (["model=seasonal_naive", "trainer.max_points=2000"], "model.period"),
+    "seasonal period beyond the training split": (["model=seasonal_naive", "model.period=1440", "trainer.max_points=2000"],
+                                                 "at most the training split's 1400 rows"),
     "unknown feature column": (["data.features=[WATCH_UCNT,VIEWERS]"], "feature column 'VIEWERS'"),
     "horizon below one": (["data.horizon=0"], "data.horizon"),
     "horizon longer than the data": (["data.horizon=400", "data.timestep=20", "trainer.max_points=2000"],
@@ -288,6 +289,8 @@ CLI_CASES: dict[str, tuple[list[str], str]] = {
     "ui on a tracking server": (["ui", "--tracking-uri", "http://127.0.0.1:9"], "already a tracking server"),
     "predict without a model folder": (["predict", "nowhere", "--input", "rows.csv"], "not an exported model folder"),
     "predict --output to a folder": (["predict", "nowhere", "--input", "rows.csv", "--output", "."], "is a folder"),
+    # issue 16.10: the input is read before the model (and TensorFlow) loads
+    "predict on a missing input file": (["predict", "fake_export", "--input", "rows.csv"], "rows.csv: file not found"),
     "export from a missing store": (["export", "--experiment", "x", "--to", "out", "--tracking-uri",
                                      "sqlite:///nowhere.db"], "no MLflow store"),
     "export with two selectors": (["export", "sweeps/a", "--run", "abc", "--to", "out"], "give exactly one of"),
@@ -297,6 +300,8 @@ CLI_CASES: dict[str, tuple[list[str], str]] = {
 @pytest.mark.parametrize("case", sorted(CLI_CASES))
 def test_bad_cli_input_gives_one_error_line(case: str, tmp_path: Path) -> None:
     args, expected = CLI_CASES[case]
+    (tmp_path / "fake_export").mkdir()
+    (tmp_path / "fake_export" / "MLmodel").write_text("not a model: loading it would fail, and must not be tried\n")
     done = subprocess.run([sys.executable, "-m", "sweepcast", *args], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     lines = done.stderr.strip().splitlines()

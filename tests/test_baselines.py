@@ -111,3 +111,12 @@ def test_data_dependent_limits_name_their_key(tiny) -> None:
         forecast({"name": "seasonal_naive", "period": 19}, tiny)
     with pytest.raises(ConfigError, match=r"model\.window.*data\.timestep=3"):
         forecast({"name": "moving_average", "window": 4}, tiny)
+
+
+def test_the_default_seasonal_period_is_a_day_cut_to_the_training_split(tiny, caplog) -> None:
+    """Issue 16.8: ``period: null`` is one day of steps, at most the training split (said in the log),
+    so ``trainer=smoke`` runs it; an explicit period too long stays an error (above)."""
+    with caplog.at_level("INFO", logger="sweepcast.models.seasonal_naive"):
+        default = forecast({"name": "seasonal_naive", "period": None}, tiny)
+    assert np.array_equal(default, forecast({"name": "seasonal_naive", "period": 18}, tiny))
+    assert "one day is 1440 steps, more than the training split's 18 rows; using 18" in caplog.text

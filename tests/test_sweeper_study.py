@@ -160,6 +160,11 @@ def test_best_yaml_and_progress_line(tmp_path: Path) -> None:
     assert summary["best_trial"] == 1 and summary["override"] == "model.layers=2"
     assert summary["command"] == "python train.py model.layers=2"
     assert (tmp_path / "best.yaml").read_text().startswith("study_name:")
+    fixed = [f"{key}=/some/long/folder/name/{'x' * 60}/file.csv" for key in ("data.path", "data.edges", "tracking.uri")]
+    long_space = parse_space(["model.layers=1,2,3", *fixed], None)
+    summary = outputs.write_best(tmp_path, study, outputs.best_trial(study), long_space, "val_rmse")
+    (line,) = [line for line in (tmp_path / "best.yaml").read_text().splitlines() if line.startswith("command:")]
+    assert len(summary["command"]) > 200 and line == f"command: {summary['command']}"  # pastes as one line
     outputs.write_trials(tmp_path, study)
     assert len((tmp_path / "trials.csv").read_text().splitlines()) == 4
     line = outputs.progress_line(2, 10, 5, "PRUNED", 3.25, study.best_trial, 75, 3700)

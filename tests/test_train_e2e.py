@@ -125,8 +125,11 @@ def test_each_family_trains_logs_and_reloads_in_a_fresh_process(family: str, tmp
 
 @pytest.mark.slow
 def test_real_livestream_file(tmp_path: Path, douyin_csv: Path) -> None:
-    done = train(tmp_path, *SMOKE, f"data.path={douyin_csv}")
+    done = train(tmp_path, *SMOKE, f"data.path={douyin_csv}", "trainer.progress=bar")
     assert_ok(done)
+    # issue 16.4: output that is not a terminal gets the epoch log lines, never a bar's escape codes
+    output = done.stdout + done.stderr
+    assert "\r" not in output and "━" not in output and "epoch 1/1" in output
     (run,) = runs(tmp_path)
     assert run.info.status == "FINISHED"
     assert run.data.metrics["clean_rows_in"] == 696

@@ -198,20 +198,25 @@ def check_output(path: Path) -> None:
         raise SweepcastError(f"--output {path}: cannot write there (permission denied or not a folder)")
 
 
-def load_exported(folder: Path) -> "LoadedForecaster":
-    from sweepcast.tracking.exported_model import LoadedForecaster  # here, not at the top: MLflow (~1 s)
-
+def check_exported(folder: Path) -> None:
     if not (folder / "MLmodel").is_file():
         raise SweepcastError(f"{folder}: not an exported model folder (no MLmodel file); make one with "
                              "python -m sweepcast export")
+
+
+def load_exported(folder: Path) -> "LoadedForecaster":
+    from sweepcast.tracking.exported_model import LoadedForecaster  # here, not at the top: MLflow (~1 s)
+
+    check_exported(folder)
     return LoadedForecaster(folder)
 
 
 def predict(args: argparse.Namespace) -> None:
     if args.output is not None:
         check_output(args.output)
+    check_exported(args.model)
+    rows = read_rows(args.input)  # before the model loads TensorFlow (seconds): a bad input fails at once
     model = load_exported(args.model)
-    rows = read_rows(args.input)
     params = {key: value for key, value in (("horizon", args.horizon), ("top", args.top)) if value is not None}
     try:
         forecast = model.predict(rows, params=params)

@@ -7,6 +7,7 @@ first, fail in a second instead of after TensorFlow's multi-second import.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
@@ -153,7 +154,9 @@ def fit(
             monitor="val_loss", patience=spec.early_stopping_patience, restore_best_weights=True
         )
         all_callbacks.append(stopper)
-    verbose = 1 if (show_bar and spec.progress == "bar") else 0
+    # a bar only on a terminal: redirected to a file it is kilobytes of escape codes per epoch
+    # (the epoch log lines carry the same numbers either way)
+    verbose = 1 if (show_bar and spec.progress == "bar" and sys.stdout.isatty()) else 0
     started = time.perf_counter()
     history = model.fit(
         train, validation_data=val, epochs=spec.epochs, callbacks=all_callbacks, verbose=verbose, shuffle=False

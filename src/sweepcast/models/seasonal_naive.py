@@ -1,11 +1,19 @@
-"""Seasonal naive: each step's value one period earlier (one day of minutes by default)."""
+"""Seasonal naive: each step's value one period earlier.
+
+``period: null`` (the default) is one day of the data's steps (1440 for minutes, 48 for half
+hours), cut to the training split's length when the split is shorter (a smoke run's 1,400 rows);
+the log says which. An explicit period longer than the training split stays an error.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
+import pandas as pd
 
+from sweepcast.data.pipeline import row_step
 from sweepcast.errors import ConfigError
 from sweepcast.models.baselines import series
 from sweepcast.models.spec import check_keys, positive_int
@@ -14,39 +22,55 @@ if TYPE_CHECKING:
     from sweepcast.data.pipeline import PreparedData
     from sweepcast.data.windows import ForecastTask
 
+log = logging.getLogger(__name__)
+
 KIND = "baseline"
 KEYS = ("name", "period")
 
 
-def validate(spec: Mapping[str, Any]) -> int:
+def validate(spec: Mapping[str, Any]) -> int | None:
     check_keys(spec, KEYS)
-    return positive_int(spec, "period")
+    return None if spec.get("period") is None else positive_int(spec, "period")
 
 
 def check_task(spec: Mapping[str, Any], task: "ForecastTask") -> None:
     """Step ``k`` (1-based) reads the value ``period`` rows before its target, ``period - k + 1``
     rows back from the window's last row: beyond ``period`` steps ahead that value is in the future."""
-    if spec["period"] < task.horizon:
+    if spec.get("period") is not None and spec["period"] < task.horizon:
         raise ConfigError("model.period", f"at least data.horizon={task.horizon} (a season must be observed to repeat it)",
                           spec["period"])
 
 
 class SeasonalNaive:
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: int | None) -> None:
         self.period = period
 
     def fit(self, data: "PreparedData", seed: int) -> dict[str, float]:
-        check_task({"period": self.period}, data.task)
         train = data.bounds.length("train")
+        if self.period is None:
+            self.period = default_period(data, train)
+        check_task({"period": self.period}, data.task)
         if self.period > train:
             raise ConfigError("model.period", f"at most the training split's {train} rows", self.period)
-        return {}
+        return {"period": float(self.period)}
 
     def predict(self, data: "PreparedData", split: str) -> np.ndarray:
         rows = data.target_rows(split)[:, None] + np.arange(data.horizon)[None, :] - self.period
         if rows.min() < 0:  # numpy would wrap to the series' end: forecasting from the future
             raise ConfigError("model.period", f"a period with history before every '{split}' window", self.period)
         return series(data)[rows]
+
+
+def default_period(data: "PreparedData", train: int) -> int:
+    """One day of the data's steps, at most the training split (said in the log when cut)."""
+    step = row_step(pd.DatetimeIndex(data.frame.index), data.source)
+    day = max(1, int(round(pd.Timedelta(days=1) / step)))
+    if day > train:
+        log.info("model.period: one day is %d steps, more than the training split's %d rows; using %d", day, train,
+                 train)
+        return train
+    log.info("model.period: one day of %s steps = %d", step, day)
+    return day
 
 
 def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> SeasonalNaive:

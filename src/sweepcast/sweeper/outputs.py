@@ -62,7 +62,8 @@ def write_best(folder: Path, study: optuna.Study, best: Any, space: SearchSpace,
     """``best.yaml`` for the best trial the caller already picked (None: nothing to write yet)."""
     summary = best_summary(study, best, space, metric)
     if summary is not None:
-        write_atomic(folder / "best.yaml", yaml.safe_dump(summary, sort_keys=False, allow_unicode=True))
+        # no line folding: the command must paste into a shell as one line (issue 16.5)
+        write_atomic(folder / "best.yaml", yaml.safe_dump(summary, sort_keys=False, allow_unicode=True, width=2**31))
     return summary
 
 
