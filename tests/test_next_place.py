@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweepcast.data.place_candidates import FEATURES, prefix_counts
+from sweepcast.data.place_candidates import FEATURES, PrefixIndex
 from sweepcast.data.place_counts import merge_rankings, rank_by_counts
 from sweepcast.data.place_windows import NextPlaceSettings, prepare_next_place
 from sweepcast.data.places import OTHER, PlaceSettings, PlaceVocabulary
@@ -77,11 +77,11 @@ def test_rankings_from_counts_and_their_merge() -> None:
     assert merged.tolist() == [[4, 9, -1], [2, 3, -1]]
 
 
-def test_prefix_counts_match_brute_force() -> None:
+def test_prefix_index_counts_match_brute_force() -> None:
     rng = np.random.default_rng(0)
     keys, order = rng.integers(0, 5, 200), rng.integers(0, 50, 200)
     query_keys, query_order = rng.integers(0, 7, (30, 4)), rng.integers(0, 52, (30, 4))
-    counts, latest = prefix_counts(keys, order, query_keys, query_order)
+    counts, latest = PrefixIndex(keys, order, horizon=52).query(query_keys, query_order)
     for i in range(30):
         for j in range(4):
             before = order[(keys == query_keys[i, j]) & (order < query_order[i, j])]

@@ -208,9 +208,7 @@ def main(cfg: DictConfig) -> float:
         signal.signal(signal.SIGTERM, terminate)
     disk_space.quiet_log_files()  # this job's log file (Hydra made it just now)
     try:
-        if in_multirun():  # the sweep holds the disk reserve for its trials
-            return run(cfg)
-        with disk_space.reserve(reserve_folders(cfg)):
+        with disk_space.reserve([] if in_multirun() else reserve_folders(cfg)):  # a sweep holds its trials' own
             return run(cfg)
     except SweepcastError as err:
         log.error("%s", err)

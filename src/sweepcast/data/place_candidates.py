@@ -95,7 +95,8 @@ class Crowd:
 
 
 class PrefixIndex:
-    """Events (a key at a time order), sorted once, to count those of a key before a moment."""
+    """Events (a key at a time order), sorted once, to count those of a key before a moment;
+    ``horizon`` must exceed every order stored or asked about."""
 
     def __init__(self, keys: np.ndarray, order: np.ndarray, horizon: int) -> None:
         self.known, codes = np.unique(np.asarray(keys, dtype=np.int64), return_inverse=True)
@@ -113,13 +114,6 @@ class PrefixIndex:
         latest = np.where(before > 0, self.combined[np.maximum(end - 1, 0)] - base, -1) if len(self.combined) \
             else np.full(len(flat_keys), -1)
         return before.reshape(np.shape(keys)).astype(np.float64), latest.reshape(np.shape(keys))
-
-
-def prefix_counts(keys: np.ndarray, order: np.ndarray, query_keys: np.ndarray,
-                  query_order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:meth:`PrefixIndex.query` of a one-off index."""
-    horizon = max(int(np.max(order, initial=0)), int(np.max(query_order, initial=0))) + 2
-    return PrefixIndex(keys, order, horizon).query(query_keys, query_order)
 
 
 class CandidateIndex:

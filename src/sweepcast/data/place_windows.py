@@ -20,7 +20,7 @@ from sweepcast import checks
 from sweepcast.data.place_candidates import CHUNK, FEATURES, CandidateIndex, Crowd, History
 from sweepcast.data.places import OTHER, PlaceSettings, PlaceVocabulary
 from sweepcast.data.splits import SPLITS
-from sweepcast.data.trajectories import CheckinData, CheckinSettings, prepare_checkins, unscale_targets
+from sweepcast.data.trajectories import CheckinData, CheckinSettings, prepare_checkins, unscale_gap
 from sweepcast.data.windows import ForecastTask, Ranking, batched, input_rows
 from sweepcast.errors import DataError
 from sweepcast.metrics import RANK_DEPTH
@@ -227,14 +227,10 @@ class NextPlaceData:
                             np.take_along_axis(cands, order, axis=1), -1)
             ranked[start:start + len(best)] = best
             if self.ranking.gap:
-                gaps[start:start + len(best)] = self.gap_hours(np.asarray(out["gap"]))
+                gaps[start:start + len(best)] = unscale_gap(self.checkins.target_scaler, out["gap"],
+                                                            self.checkins.settings.dt_log)
         return np.column_stack([ranked, gaps]) if self.ranking.gap else ranked
 
-    def gap_hours(self, scaled: np.ndarray) -> np.ndarray:
-        """Scaled gap outputs -> hours, as the check-in task unscales its own."""
-        stacked = np.zeros((len(scaled), 3))
-        stacked[:, 0] = np.ravel(scaled)
-        return unscale_targets(self.checkins.target_scaler, stacked, self.checkins.settings.dt_log)[:, 0]
 
 
 def split_forecast(forecast: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray | None]:

@@ -93,6 +93,11 @@ class PlaceVocabulary:
         ids = np.concatenate([[-1], self.ids])
         return np.where(indices > 0, ids[np.clip(indices, 0, len(self.ids))], -1)
 
+    def coordinates(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lat, lon) of vocabulary indices: NaN for ``other`` and for -1 padding (index 0 holds NaN)."""
+        safe = np.clip(np.asarray(indices), OTHER, len(self.ids))
+        return self.lat[safe], self.lon[safe]
+
     def to_json(self) -> dict[str, Any]:
         return {"ids": self.ids.tolist(), "lat": self.lat[1:].tolist(), "lon": self.lon[1:].tolist(),
                 "counts": self.counts.tolist()}

@@ -194,6 +194,14 @@ def unscale_targets(scaler: Any, scaled: np.ndarray, dt_log: bool) -> np.ndarray
     return values
 
 
+def unscale_gap(scaler: Any, scaled: np.ndarray, dt_log: bool) -> np.ndarray:
+    """Scaled gap outputs alone (a next-place model's second output) -> hours, as :func:`unscale_targets`
+    turns the gap column of a full (dt, lat, lon) output."""
+    stacked = np.zeros((np.size(scaled), 3))
+    stacked[:, 0] = np.ravel(scaled)
+    return unscale_targets(scaler, stacked, dt_log)[:, 0]
+
+
 def prepare_checkins(data_cfg: "Mapping[str, Any] | CheckinSettings", max_points: int | None = None) -> CheckinData:
     """Load (or generate), clean, featurise, split, scale and index the windows of check-ins."""
     settings = data_cfg if isinstance(data_cfg, CheckinSettings) else CheckinSettings.from_config(data_cfg)

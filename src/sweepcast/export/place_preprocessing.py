@@ -23,9 +23,9 @@ import pandas as pd
 
 from sweepcast import checks
 from sweepcast.data.checkins import TIME_FORMAT
-from sweepcast.data.place_candidates import CandidateIndex, Crowd, History
+from sweepcast.data.place_candidates import CANDIDATES, CandidateIndex, Crowd, History
 from sweepcast.data.places import OTHER, PlaceVocabulary
-from sweepcast.data.trajectories import unscale_targets
+from sweepcast.data.trajectories import unscale_gap
 from sweepcast.errors import DataError, SweepcastError
 from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
 
@@ -50,7 +50,7 @@ class PlacePreprocessing(CheckinPreprocessing):
         return {"horizon": 1, "top": DEFAULT_TOP}
 
     def check_top(self, top: Any) -> int:
-        most = min(50, self.vocabulary.size - 1)
+        most = min(CANDIDATES, self.vocabulary.size - 1)  # a ranking holds the window's candidates
         if not checks.is_integer(top) or not 1 <= top <= most:
             raise SweepcastError(f"top: expected a whole number of places in [1, {most}], got {top!r}")
         return int(top)
@@ -81,9 +81,7 @@ class PlacePreprocessing(CheckinPreprocessing):
         logits = np.asarray(out["scores"] if gap else out, dtype=np.float64)
         table = ranked_table(frame, ends, cands, logits, self.vocabulary, min(top, cands.shape[1]))
         if gap:
-            stacked = np.zeros((len(ends), 3))
-            stacked[:, 0] = np.ravel(out["gap"])
-            hours = unscale_targets(self.target_scaler, stacked, self.settings.dt_log)[:, 0]
+            hours = unscale_gap(self.target_scaler, out["gap"], self.settings.dt_log)
             table["gap_hours"] = np.repeat(hours, min(top, cands.shape[1]))
         return table
 
@@ -120,10 +118,10 @@ def ranked_table(frame: pd.DataFrame, ends: np.ndarray, cands: np.ndarray, logit
     best = np.take_along_axis(cands, order, axis=1)
     users = frame["request_user"].to_numpy()[ends]
     latest = pd.DatetimeIndex(frame["time"].to_numpy()[ends]).round("s").strftime(TIME_FORMAT)
-    safe = np.clip(best, 0, vocabulary.size - 1)
+    lat, lon = vocabulary.coordinates(best)
     return pd.DataFrame({
         "user": np.repeat(users, top), "time": np.repeat(np.asarray(latest), top),
         "rank": np.tile(np.arange(1, top + 1), len(users)), "location": vocabulary.decode(best).ravel(),
-        "lat": vocabulary.lat[safe].ravel(), "lon": vocabulary.lon[safe].ravel(),
+        "lat": lat.ravel(), "lon": lon.ravel(),
         "score": np.take_along_axis(probability, order, axis=1).ravel(),
     })

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from sweepcast.data.place_counts import merge_rankings, rank_by_counts
-from sweepcast.models.place_ranking import popular, train_transitions
+from sweepcast.models.frequent_place import FrequentPlace
+from sweepcast.models.place_ranking import train_transitions
 from sweepcast.models.spec import check_keys
 
 if TYPE_CHECKING:
@@ -28,14 +29,15 @@ def validate(spec: Mapping[str, Any]) -> None:
 
 
 class MarkovPlace:
+    def __init__(self) -> None:
+        self.frequent = FrequentPlace()  # the fallback after the transitions
+
     def fit(self, data: "NextPlaceData", seed: int) -> dict[str, float]:
-        """Transitions between consecutive training check-ins of one user (and, for the fallback,
-        every user's training check-ins)."""
+        """Each user's transitions between consecutive training check-ins; everyone's are the
+        candidate index's training successors, the same counts (:class:`~sweepcast.data.place_candidates.Crowd`)."""
         self.size = data.vocabulary.size
         self.users, self.previous, self.following = train_transitions(data)
-        train = data.frame["split"].to_numpy() == 0
-        self.visit_users = data.frame["user"].to_numpy(dtype=np.int64)[train]
-        self.visit_places = data.place_index[train].astype(np.int64)
+        self.frequent.fit(data, seed)
         return {"train_transitions": float(len(self.users))}
 
     def predict(self, data: "NextPlaceData", split: str) -> np.ndarray:
@@ -44,9 +46,8 @@ class MarkovPlace:
         last = data.place_index[rows - 1].astype(np.int64)  # windows never cross users
         depth = data.depth
         own = rank_by_counts(self.users * self.size + self.previous, self.following, users * self.size + last, depth)
-        everyone = rank_by_counts(self.previous, self.following, last, depth)
-        frequent = rank_by_counts(self.visit_users, self.visit_places, users, depth)
-        return merge_rankings([own, everyone, frequent, popular(data, len(rows))], depth)
+        everyone = data.index.successors.lookup(last)[:, :depth]  # ranked to SOURCE_DEPTH >= depth
+        return merge_rankings([own, everyone, self.frequent.predict(data, split)], depth)  # frequent ends in popular
 
 
 def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> MarkovPlace:

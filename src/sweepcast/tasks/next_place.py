@@ -167,10 +167,7 @@ def split_scores(data: NextPlaceData, split: str, ranked: np.ndarray, prefix: st
 
 def top1_km(data: NextPlaceData, rows: np.ndarray, top1: np.ndarray) -> np.ndarray:
     """km between each window's top-1 place (its mean training coordinates) and the true check-in."""
-    vocabulary = data.vocabulary
-    safe = np.clip(top1, 0, vocabulary.size - 1)
-    lat = np.where(top1 > 0, vocabulary.lat[safe], np.nan)
-    lon = np.where(top1 > 0, vocabulary.lon[safe], np.nan)
+    lat, lon = data.vocabulary.coordinates(top1)
     frame = data.frame
     return haversine_km(frame["lat"].to_numpy()[rows], frame["lon"].to_numpy()[rows], lat, lon)
 
@@ -200,11 +197,9 @@ def prediction_table(data: NextPlaceData, test_pred: np.ndarray, base_pred: np.n
                           "true_lon": frame["lon"].to_numpy()})
     for k in range(min(5, ranked.shape[1])):
         table[f"top{k + 1}_location"] = vocabulary.decode(ranked[:, k])
-    safe = np.clip(ranked[:, 0], 0, vocabulary.size - 1)
-    table["pred_lat"], table["pred_lon"] = vocabulary.lat[safe], vocabulary.lon[safe]
-    base_safe = np.clip(base[:, 0], 0, vocabulary.size - 1)
+    table["pred_lat"], table["pred_lon"] = vocabulary.coordinates(ranked[:, 0])
     table["baseline_location"] = vocabulary.decode(base[:, 0])
-    table["baseline_lat"], table["baseline_lon"] = vocabulary.lat[base_safe], vocabulary.lon[base_safe]
+    table["baseline_lat"], table["baseline_lon"] = vocabulary.coordinates(base[:, 0])
     true = data.true_places("test")[pick]
     hits = (ranked == true[:, None]) & (true[:, None] > 0)
     table["hit_rank"] = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0)
