@@ -5,12 +5,10 @@
     python train.py -m model.layers=1,2,3              # three runs
 """
 
-import os
+from sweepcast.console import quiet, starting
 
-# Quiet TensorFlow's C++ start-up chatter and MLflow's artifact progress bars; both stay
-# overridable from the environment.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+quiet()  # before the heavy imports: library chatter off unless SWEEPCAST_VERBOSE=1 (see sweepcast.console)
+starting("train.py")  # the first line, before seconds of imports
 
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402

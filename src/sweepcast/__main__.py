@@ -2,6 +2,10 @@
 
 import sys
 
-from sweepcast.cli import main
+from sweepcast.console import quiet
+
+quiet()  # before the CLI's imports: library chatter off unless SWEEPCAST_VERBOSE=1
+
+from sweepcast.cli import main  # noqa: E402
 
 sys.exit(main())

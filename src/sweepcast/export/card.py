@@ -19,6 +19,21 @@ if TYPE_CHECKING:
 METRICS = ("test_rmse", "test_mae", "test_r2", "test_smape", "test_km_median", "test_km_mean", "test_dt_minutes_mae",
            "val_rmse", "baseline_test_rmse", "baseline_test_km_median", "skill")
 TRAINING = ("fit_seconds", "epochs_run", "best_epoch", "parameters", "train_samples_per_second")
+SMOKE_EPOCHS = 2  # trainer=smoke trains 1 epoch: a check that the pipeline runs, not a model to ship
+
+
+def smoke_warning(run: RunArtifacts) -> str | None:
+    """A network trained for at most ``SMOKE_EPOCHS`` epochs is a smoke test's: say so where the
+    user looks (the export's log line and the card), since its metrics will disappoint."""
+    trainer = run.config.get("trainer", {}) or {}
+    epochs = trainer.get("epochs")
+    family = str((run.config.get("model", {}) or {}).get("name", ""))
+    if family not in FAMILIES or not is_network(family) or not isinstance(epochs, int):
+        return None
+    if epochs > SMOKE_EPOCHS:
+        return None
+    return (f"this model was trained for only {epochs} epoch(s) (a smoke budget, e.g. trainer=smoke); "
+            "retrain it with trainer=default before shipping it")
 
 
 def baseline_rows(store: Store, scope: Scope) -> list[tuple[str, float, float]]:
@@ -78,9 +93,11 @@ def model_card(store: Store, candidate: Candidate, run: RunArtifacts, scope: Sco
     if baselines:
         lines += [f"Baselines run in the same {candidate.scope}:", "", "| baseline | test RMSE | skill |", "|---|---:|---:|",
                   *(f"| {f} | {rmse:.6g} | {s:.3f} |" for f, rmse, s in baselines), ""]
+    warning = smoke_warning(run)
     lines += [
         "## Training",
         "",
+        *([f"**Warning:** {warning}.", ""] if warning else []),
         *(f"- {k}: {number(metrics[k])}" for k in TRAINING if k in metrics),
         f"- trainer: `{yaml.safe_dump(run.config.get('trainer', {}), default_flow_style=True, width=10_000).strip()}`",
         f"- code: git `{run.tags.get('git_commit', 'unknown')}`" + (" (uncommitted changes)" if run.tags.get("git_dirty") == "true" else ""),
