@@ -106,3 +106,23 @@ def test_search_livestream_lstm_composes_to_the_issue_space() -> None:
     assert by_name["trainer.optimizer"].choices == ("adam", "adagrad") and by_name["trainer.learning_rate"].log
     assert "trainer.batch_size" in by_name and not space.is_discrete
     assert settings.pruner["_target_"] == "optuna.pruners.SuccessiveHalvingPruner" and settings.study_name is None
+
+
+def test_two_hydra_modes_are_one_line_not_a_traceback() -> None:
+    assert command_line_error(["--cfg", "job", "-m", "model.layers=1,2"]).startswith(
+        "--cfg and --multirun cannot be combined")
+    assert command_line_error(["-c", "job", "model.layers=2"]) is None
+    assert command_line_error(["-m", "--multirun", "model.layers=1,2"]) is None  # the same mode twice is Hydra's
+
+
+def test_train_py_refuses_two_modes_with_status_2(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    train = Path(__file__).resolve().parents[1] / "train.py"
+    done = subprocess.run([sys.executable, str(train), "--cfg", "job", "-m", "model.layers=1,2"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: --cfg and --multirun cannot be combined")
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -200,6 +200,10 @@ def command_line_error(argv: Sequence[str], environ: Mapping[str, str] | None = 
     lines and points at its grammar docs), or that holds a URL with a password (as does
     ``$MLFLOW_TRACKING_URI`` or ``$SWEEPCAST_OPTUNA_STORAGE``), or None. Flags and their values
     are left to Hydra. Runs before Hydra starts, so a refused command writes nothing."""
+    modes = mode_flags(argv)
+    if len(modes) > 1:  # Hydra's own answer is a ValueError traceback
+        return (f"{' and '.join(modes)} cannot be combined: give one of --run, --multirun, --cfg, --info "
+                "(e.g. python train.py --cfg job model.layers=2 shows one job's config)")
     parser = OverridesParser.create()
     for argument in argv:
         if argument.startswith("-") or "=" not in argument:
@@ -214,3 +218,19 @@ def command_line_error(argv: Sequence[str], environ: Mapping[str, str] | None = 
         if problem:
             return problem
     return environment_credentials_problem(environ)
+
+
+MODE_FLAGS = {"-r": "--run", "--run": "--run", "-m": "--multirun", "--multirun": "--multirun", "-c": "--cfg",
+              "--cfg": "--cfg", "-i": "--info", "--info": "--info", "-sc": "--shell-completion",
+              "--shell-completion": "--shell-completion"}
+
+
+def mode_flags(argv: Sequence[str]) -> list[str]:
+    """Hydra's mutually exclusive mode flags on a command line, each once, in order."""
+    found: list[str] = []
+    for argument in argv:
+        flag = MODE_FLAGS.get(argument.split("=", 1)[0])
+        if flag is not None and flag not in found:
+            found.append(flag)
+    return found
+
