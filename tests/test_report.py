@@ -152,6 +152,68 @@ def test_bars_sort_best_first_and_mark_persistence() -> None:
               TrialRow(1, "COMPLETE", 2.0, {"model.units": 16}, "", 1.0, run(3.0, 6.0)),
               TrialRow(2, "FAIL", None, {"model.units": 32}, "", 1.0, None)]
     figure = figures.config_bars(trials, ["model.units"], "test_rmse", "t", True, {"gbdt": 4.0})
-    assert list(figure.data[0].y) == [3.0, 5.0] and list(figure.data[0].x) == ["#1 units=16", "#0 units=8"]
-    assert list(figure.data[1].y) == [6.0, 6.0]
-    assert json.loads(figure.to_json())["layout"]["shapes"][0]["y0"] == 4.0
+    assert list(figure.data[0].x) == [3.0, 5.0] and list(figure.data[0].y) == ["#1 units=16", "#0 units=8"]
+    assert list(figure.data[1].x) == [6.0, 6.0]
+    assert json.loads(figure.to_json())["layout"]["shapes"][0]["x0"] == 4.0
+    assert figure.data[2].name == "best gbdt (4)"  # the line is named in the legend
+
+
+def test_long_configuration_labels_sit_beside_horizontal_bars_in_a_margin_that_fits_them() -> None:
+    """Issue 16.11: labels of eight swept keys were rotated under vertical bars and cut off on the left."""
+    run = RunView("r", "r", "0", "FINISHED", "", params={"data.source": "livestream"}, metrics={"test_rmse": 5.0},
+                  tags={"model_family": "lstm"})
+    swept = ["data.timestep", "model.layers", "model.units", "model.dropout", "model.activation",
+             "trainer.optimizer", "trainer.learning_rate", "trainer.batch_size"]
+    params = {"data.timestep": 200, "model.layers": 3, "model.units": 128, "model.dropout": 0.30377242595071923,
+              "model.activation": "sigmoid", "trainer.optimizer": "adagrad",
+              "trainer.learning_rate": 0.0094695771722228235, "trainer.batch_size": 256}
+    trials = [TrialRow(n, "COMPLETE", 1.0, params, "data.timestep=200 ...", 1.0, run) for n in range(3)]
+    figure = figures.config_bars(trials, swept, "test_rmse", "t", True, {"gbdt": 4.0})
+    layout = figure.to_plotly_json()["layout"]
+    assert figure.data[0].orientation == "h"  # labels on the y axis, read horizontally: nothing rotated
+    assert layout["yaxis"]["automargin"] is True and "tickangle" not in layout["xaxis"]
+    assert layout["yaxis"]["autorange"] == "reversed"  # best on top
+    (first, *_) = figure.data[0].y
+    lines = first.split("<br>")
+    assert len(lines) > 1 and max(map(len, lines)) <= figures.LABEL_WIDTH  # wrapped, so the margin stays narrow
+    assert " ".join(lines) == "#0 timestep=200 layers=3 units=128 dropout=0.304 activation=sigmoid optimizer=adagrad " \
+                              "learning_rate=0.00947 batch_size=256"
+    assert layout["height"] >= 3 * 14 * len(lines)  # every bar has room for its lines
+    assert list(figure.data[0].hovertext) == ["data.timestep=200 ..."] * 3  # the full overrides on hover
+
+
+def test_heatmap_axes_round_sampled_floats_to_significant_digits(tmp_path: Path) -> None:
+    """Issue 16.11: the axes showed raw floats like 0.0094695771722228235."""
+    rates = [0.0094695771722228235, 0.00015679933916723, 0.0012345678901234, 0.00123449]
+    make_study(tmp_path / "s", [(8 + i, rate, "adam", 5.0 + i, TrialState.COMPLETE) for i, rate in enumerate(rates)])
+    sweep = load_sweep(tmp_path / "s", tracking_uri="sqlite:///nowhere/mlflow.db")
+    heat = figures.pair_heatmap(sweep.complete(), "model.dropout", "model.units", "val_rmse", "minimize").data[0]
+    # 3 significant digits, 4 here (on the whole axis) as 0.00123457 and 0.00123449 would share a label
+    assert list(heat.x) == ["0.0001568", "0.001234", "0.001235", "0.00947"]
+    assert list(heat.y) == ["8", "9", "10", "11"]
+    assert figures.value_labels([1, 1.0, True, 0.0, 100.0, 1.5e-05]) == ["1", "1.0", "True", "0.0", "100.0", "1.5e-05"]
+
+
+def test_the_summary_marks_swept_keys_with_the_best_trials_value(tmp_path: Path) -> None:
+    """Issue 16.11: the summary said ``timestep 30`` (one trial's value) although timestep was swept."""
+    folder = tmp_path / "s"
+    folder.mkdir()
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{folder / 'optuna.db'}")
+    space = {"data.timestep": CategoricalDistribution([10, 30, 60]), "model.dropout": FloatDistribution(0.0, 0.5)}
+    study.set_user_attr("search_space", {"data.timestep": "{10, 30, 60}", "model.dropout": "float[0.0, 0.5]"})
+    for timestep, dropout, value in [(30, 0.1, 5.0), (10, 0.30377242595071923, 4.0), (60, 0.2, None)]:
+        study.add_trial(create_trial(params={"data.timestep": timestep, "model.dropout": dropout}, distributions=space,
+                                     value=value, state=TrialState.COMPLETE if value else TrialState.FAIL,
+                                     user_attrs={"overrides": [f"data.timestep={timestep}", f"model.dropout={dropout}"]}))
+    sweep = load_sweep(folder, tracking_uri="sqlite:///nowhere/mlflow.db")
+    for trial in sweep.trials:  # the first trial's run is the one an unmarked summary would describe
+        trial.run = RunView(str(trial.number), "r", "0", "FINISHED", "", tags={"model_family": "lstm"},
+                            params={"data.source": "livestream", "data.target": "WATCH_UCNT", "data.horizon": "1",
+                                    "data.timestep": str(trial.params["data.timestep"])})
+    assert sweep.search_space() == {"data.timestep": "{10, 30, 60}", "model.dropout": "float[0.0, 0.5]"}
+    page = build_report(sweep)
+    summary = page[page.index("<h2>Summary</h2>"):page.index("<h2>Parameter pairs</h2>")]
+    assert "timestep swept over {10, 30, 60} (best trial: 10)" in summary
+    assert "timestep 30" not in summary and "timestep 10," not in summary
+    assert "<tr><td>model.dropout</td><td>float[0.0, 0.5]</td><td>0.304</td></tr>" in summary
+    assert "<tr><td>data.timestep</td><td>{10, 30, 60}</td><td>10</td></tr>" in summary

@@ -36,6 +36,13 @@ def table(rows: list[tuple[str, str]]) -> str:
     return f"<table>{cells}</table>"
 
 
+def grid(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """A table with a header row, escaped."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{cells}</table>"
+
+
 def paragraph(text: str, css: str = "") -> str:
     klass = f' class="{css}"' if css else ""
     return f"<p{klass}>{html.escape(text)}</p>"

@@ -65,6 +65,32 @@ class SweepData:
                 names.setdefault(key, set()).add(repr(value))
         return [k for k, values in names.items() if len(values) > 1]
 
+    def search_space(self) -> dict[str, str]:
+        """Every parameter the study searched (more than one possible value, whether or not the finished
+        trials took more than one), in study order, with what it searched: the sweeper's own text
+        (``{10, 30, 60}``, ``float[0.0, 0.5] log``) where the study recorded it, else its Optuna distribution."""
+        recorded = self.study.user_attrs.get("search_space") or {}
+        distributions: dict[str, list[Any]] = {}
+        for trial in self.study.get_trials(deepcopy=False):
+            for key, dist in trial.distributions.items():
+                distributions.setdefault(key, []).append(dist)
+        space = {str(k): str(v) for k, v in recorded.items()
+                 if not distributions.get(k) or not all(d.single() for d in distributions[k])}
+        for key, dists in distributions.items():
+            if key not in space and not all(d.single() for d in dists):
+                space[key] = distribution_text(dists[-1])
+        for key in self.swept():  # e.g. a define-by-run parameter whose distribution changed between trials
+            space.setdefault(key, "several values")
+        return space
+
+
+def distribution_text(dist: Any) -> str:
+    """An Optuna distribution in the sweeper's notation: ``{a, b}``, ``int[1, 3]``, ``float[0.0001, 0.01] log``."""
+    if hasattr(dist, "choices"):
+        return "{" + ", ".join(map(str, dist.choices)) + "}"
+    kind = "int" if type(dist).__name__ == "IntDistribution" else "float"
+    return f"{kind}[{dist.low}, {dist.high}]" + (" log" if getattr(dist, "log", False) else "")
+
 
 def sweep_storage(folder: Path, storage: str | None) -> str:
     """``--storage``, else the folder's own ``optuna.db``, else the (unredacted) URL in ``multirun.yaml``."""

@@ -3,6 +3,7 @@ loss curves. Optuna's standard plots come from ``optuna.visualization`` (see :mo
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Sequence
 
@@ -19,11 +20,38 @@ BINS = 6
 LAYOUT = {"template": "plotly_white"}
 
 
+SIGNIFICANT = 3  # digits of a sampled float on an axis, in a label or in the summary (more only where needed)
+LABEL_WIDTH = 48  # characters per line of a configuration's label before it wraps
+BASELINE_LINES = [("dash", "#555"), ("dot", "#54a24b"), ("dashdot", "#f58518"), ("longdash", "#b279a2"),
+                  ("dash", "#9d755d"), ("dot", "#72b7b2")]  # one per baseline family, told apart in the legend
+
+
+def number_text(value: Any, digits: int = SIGNIFICANT) -> str:
+    """A float to ``digits`` significant digits (``0.00947``, ``1.5e-05``), keeping a float a float
+    (``0.0``, ``100.0``: a trial that ran 1.0 is not the one that ran 1); anything else as ``str``."""
+    if not isinstance(value, (float, np.floating)) or not math.isfinite(value):
+        return str(value)
+    text = f"{float(value):.{digits}g}"
+    return text if any(c in text for c in ".e") else f"{text}.0"
+
+
+def value_labels(values: Sequence[Any]) -> list[str]:
+    """Each value as :func:`number_text`, with as few significant digits (at least 3) as keep distinct
+    values distinct; 1, 1.0 and True stay three labels, as the trials ran them."""
+    exact = [str(v) for v in values]
+    for digits in range(SIGNIFICANT, 18):
+        labels = [number_text(v, digits) for v in values]
+        if len(set(zip(exact, labels))) == len(set(labels)) == len(set(exact)):
+            return labels
+    return exact
+
+
 def bins(values: Sequence[Any]) -> tuple[list[str], list[str]]:
-    """Each value's cell label, and the labels in axis order. Few distinct values stay as they are;
-    many numeric values become quantile ranges, so a sampled interval still gives a readable grid."""
+    """Each value's cell label, and the labels in axis order. Few distinct values stay cells of their
+    own, floats rounded to significant digits; many numeric values become quantile ranges, so a sampled
+    interval still gives a readable grid."""
     numeric = all(map(checks.is_number, values))
-    labels = [str(v) for v in values]  # 1, 1.0 and True stay three cells, as the trials ran them
+    labels = value_labels(values)
     if not numeric or len(set(labels)) <= MAX_CATEGORIES:
         ranked = sorted(zip(values, labels), key=lambda vl: (float(vl[0]), vl[1]) if numeric else vl[1])
         return labels, list(dict.fromkeys(label for _, label in ranked))
@@ -85,33 +113,54 @@ def pair_heatmap(trials: list[TrialRow], x: str, y: str, metric: str, direction:
 
 
 def label(trial: TrialRow, swept: list[str]) -> str:
-    shown = " ".join(f"{k.split('.')[-1]}={trial.params[k]:.3g}" if isinstance(trial.params.get(k), float)
-                     else f"{k.split('.')[-1]}={trial.params.get(k)}" for k in swept if k in trial.params)
+    shown = " ".join(f"{k.split('.')[-1]}={number_text(trial.params[k])}" for k in swept if k in trial.params)
     return f"#{trial.number} {shown}".strip()
+
+
+def wrapped(text: str, width: int = LABEL_WIDTH) -> str:
+    """``text`` broken at spaces into lines of at most ``width`` characters (plotly's ``<br>``)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
 
 
 def config_bars(trials: list[TrialRow], swept: list[str], key: str, title: str, lower_is_better: bool,
                 baselines: dict[str, float]) -> go.Figure | None:
-    """One bar per finished trial with ``key`` logged, best first; the run's own reference (persistence,
-    or the last check-in for check-in data) as a marker, and the best run of each baseline family as a dashed reference line."""
+    """One horizontal bar per finished trial with ``key`` logged, best on top, labelled with its swept
+    values (wrapped, the axis margin grown to fit them; the full overrides on hover); the run's own
+    reference (persistence, or the last check-in for check-in data) as a marker, and the best run of
+    each baseline family as a reference line, named in the legend."""
     rows = [(t, t.metric(key)) for t in trials if t.state == "COMPLETE" and t.metric(key) is not None]
     rows = [(t, v) for t, v in rows if math.isfinite(v)]
     if not rows:
         return None
     rows.sort(key=lambda tv: tv[1], reverse=not lower_is_better)
-    names = [label(t, swept) for t, _ in rows]
-    figure = go.Figure(go.Bar(x=names, y=[v for _, v in rows], name=key, marker_color="#4c78a8",
+    names = [wrapped(label(t, swept)) for t, _ in rows]
+    figure = go.Figure(go.Bar(y=names, x=[v for _, v in rows], orientation="h", name=key, marker_color="#4c78a8",
                               hovertext=[t.overrides for t, _ in rows]))
     if key in ("test_rmse", "test_acc1"):
         persistence = [t.metric(f"baseline_{key}") for t, _ in rows]
         runs = [t.run for t, _ in rows if t.run is not None]  # a study forecasts one task
         reference = task_of_params(runs[0].params).reference if runs else "persistence"
-        figure.add_trace(go.Scatter(x=names, y=persistence, mode="markers", name=f"{reference} (same windows)",
-                                    marker={"symbol": "diamond", "color": "#e45756"}))
-    for family, value in baselines.items():
-        figure.add_hline(y=value, line_dash="dash", line_color="#888", annotation_text=f"best {family}",
-                         annotation_position="top left")
-    figure.update_layout(title=title, yaxis_title=key, xaxis={"tickangle": -35}, **LAYOUT)
+        figure.add_trace(go.Scatter(y=names, x=persistence, mode="markers", name=f"{reference} (same windows)",
+                                    marker={"symbol": "diamond", "color": "#e45756", "size": 9}))
+    for (family, value), (dash, color) in zip(baselines.items(), itertools.cycle(BASELINE_LINES)):
+        # a full-height line, named in the legend: annotations of close baselines would overlap
+        figure.add_vline(x=value, line_dash=dash, line_color=color, line_width=2)
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"best {family} ({value:.4g})",
+                                    line={"dash": dash, "color": color, "width": 2}))
+    lines = max(name.count("<br>") + 1 for name in names)
+    figure.update_layout(
+        title=title, xaxis_title=key, **LAYOUT,
+        height=170 + len(names) * (14 * lines + 14) + 20 * math.ceil(len(figure.data) / 2),  # + the legend's rows
+        yaxis={"type": "category", "autorange": "reversed", "automargin": True},  # best on top; labels never cut
+        # under the chart (the bottom margin grows to fit it): a long legend beside it would squeeze the bars
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "yref": "container", "y": 0, "yanchor": "bottom"},
+    )
     return figure
 
 

@@ -16,7 +16,7 @@ from sweepcast.clock import clock
 from sweepcast.errors import SweepcastError, first_line
 from sweepcast.models import FAMILIES, is_network
 from sweepcast.report import sweep_figures as figures
-from sweepcast.report.page import Section, paragraph, render, table, write
+from sweepcast.report.page import Section, grid, paragraph, render, table, write
 from sweepcast.report.sweep_data import SweepData, TrialRow, load_sweep
 from sweepcast.tasks import task_of_params
 from sweepcast.tasks.base import REGRESSION_BARS
@@ -71,8 +71,12 @@ def header(sweep: SweepData) -> Section:
     durations = [t.seconds for t in sweep.trials if t.seconds is not None]
     starts = [t.datetime_start for t in sweep.study.get_trials(deepcopy=False) if t.datetime_start]
     ends = [t.datetime_complete for t in sweep.study.get_trials(deepcopy=False) if t.datetime_complete]
-    any_run = next((t.run for t in sweep.trials if t.run is not None), None)
-    data = "?" if any_run is None else data_line(any_run.params, any_run.tags)
+    best = sweep.complete()
+    pick = min if sweep.direction == "minimize" else max
+    top = pick(best, key=lambda t: t.value) if best else None
+    space = sweep.search_space()
+    described = top if top is not None and top.run is not None else next((t for t in sweep.trials if t.run is not None), None)
+    data = "?" if described is None else data_line(described.run.params, described.run.tags, space, top)
     rows = [
         ("study", sweep.study.study_name),
         ("data", data),
@@ -80,10 +84,7 @@ def header(sweep: SweepData) -> Section:
         ("metric", f"{sweep.metric} ({sweep.direction})"),
         ("trials", ", ".join(f"{n} {s.lower()}" for s, n in states.items() if n) or "none"),
     ]
-    best = sweep.complete()
-    if best:
-        pick = min if sweep.direction == "minimize" else max
-        top = pick(best, key=lambda t: t.value)
+    if top is not None:
         rows += [("best", f"{top.value:.6g} (trial {top.number})"),
                  ("reproduce", str(sweep.best.get("command") or f"python train.py {top.overrides}"))]
     if starts and ends:
@@ -94,14 +95,35 @@ def header(sweep: SweepData) -> Section:
     if sweep.tracking_uri is None:
         rows.append(("MLflow", "store not found: run metrics, curves and forecasts are left out"))
     body = table(rows)
+    if space:
+        body += paragraph("Swept parameters: what the study searched and the value of its best trial "
+                          "(the other keys above were the same in every trial).", "note")
+        body += grid(("parameter", "searched", f"best trial{f' ({top.number})' if top is not None else ''}"),
+                     [(key, searched, best_value(top, key)) for key, searched in space.items()])
     if not best:
         body += paragraph("No trial has finished yet: nothing to compare. Failed trials' reasons are in trials.csv.", "note")
     return Section("Summary", body)
 
 
-def data_line(params: dict[str, str], tags: dict[str, str]) -> str:
-    """Source, what is forecast, and the window, from a trial run's params."""
-    return task_of_params(params).describe(params, tags.get("data_source", params.get("data.source", "?")))
+def best_value(top: TrialRow | None, key: str) -> str:
+    """The best trial's value of a swept key, to significant digits (exact in the reproduce line)."""
+    if top is None:
+        return "no finished trial"
+    return figures.number_text(top.params[key]) if key in top.params else "not set (conditional)"
+
+
+def data_line(params: dict[str, str], tags: dict[str, str], space: dict[str, str] | None = None,
+              top: TrialRow | None = None) -> str:
+    """Source, what is forecast, and the window, from a trial run's params; a swept key says so, with
+    the best trial's value, not one trial's value as if every trial had it."""
+    shown = dict(params)
+    for key in space or {}:
+        if key in shown:
+            winner = f" (best trial: {best_value(top, key)})" if top is not None and key in top.params else ""
+            shown[key] = f"swept over {space[key]}{winner}"  # type: ignore[index]
+    source = shown["data.source"] if "data.source" in (space or {}) and "data.source" in shown else \
+        tags.get("data_source", shown.get("data.source", "?"))
+    return task_of_params(params).describe(shown, source)
 
 
 def heatmaps(sweep: SweepData, pairs: list[tuple[str, str]]) -> Section:
