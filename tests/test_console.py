@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pty
 import re
 import subprocess
 import sys
@@ -45,8 +46,28 @@ def test_only_the_retracing_warning_is_dropped():
     assert drop_retracing(record("a warning the user must read"))
 
 
-def test_train_py_says_it_is_starting_before_the_imports():
-    result = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+def test_train_py_says_it_is_starting_before_the_imports_on_a_terminal_only():
+    main, terminal = pty.openpty()  # stderr on a real terminal, as a user at a shell has it
+    try:
+        result = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=terminal, timeout=120)
+        os.close(terminal)
+        terminal = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the terminal side closed: all read
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(main)
+        if terminal >= 0:
+            os.close(terminal)
     assert result.returncode == 0
-    assert result.stderr.splitlines()[0].startswith("sweepcast: train.py starting")
+    assert seen.decode().splitlines()[0].startswith("sweepcast: train.py starting")
+    piped = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=120)
+    assert "starting" not in piped.stderr  # a pipe gets no progress line: bad input stays one line

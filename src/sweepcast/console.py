@@ -103,11 +103,12 @@ class filtered_stderr:
 
 def starting(entry: str) -> None:
     """One line at once: Hydra, Optuna, MLflow and TensorFlow take seconds to import (tens of
-    seconds on a cold or busy machine), and a silent terminal looks hung. Worker processes a
-    sweep starts itself stay silent here (their parent already said it)."""
+    seconds on a cold or busy machine), and a silent terminal looks hung. Only on a terminal: a
+    pipe, a log file or a script reading stderr gets the one error line of bad input and nothing
+    else. Worker processes a sweep starts itself stay silent here (their parent already said it)."""
     from sweepcast.sweeper.context import WORKER_ENV  # standard library only, like this module
 
-    if os.environ.get(WORKER_ENV):
+    if os.environ.get(WORKER_ENV) or not sys.stderr.isatty():
         return
     print(f"sweepcast: {entry} starting (loading Hydra, MLflow and, for networks, TensorFlow)", file=sys.stderr,
           flush=True)
