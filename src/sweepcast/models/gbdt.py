@@ -5,25 +5,36 @@ features`` scaled values, predicting the scaled next target; its internal early 
 because it would validate on a random (leaky) sample of a time series. Trees give one output, so
 a direct horizon of H fits H models (``MultiOutputRegressor``): cost grows with H, and horizons
 above ``max_horizon`` are refused in favour of ``data.strategy=recursive`` (one model, fed back).
+
+Threads: fit and predict run inside ``threadpoolctl.threadpool_limits`` at the trial's budget
+(:func:`sweepcast.fitting.trial_openmp_threads`: ``trainer.intra_op_threads`` when set, else
+cores // sweep workers). Unlimited, scikit-learn's OpenMP takes every core in every worker and
+``n_jobs`` workers fight over them (issue 16.9; bench/README.md, "GBDT threads").
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import TYPE_CHECKING, Any, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.multioutput import MultiOutputRegressor
+from threadpoolctl import threadpool_limits
 
 from sweepcast import checks
 from sweepcast.errors import ConfigError
+from sweepcast.fitting import trial_openmp_threads
 from sweepcast.models.recursive import recursive_forecast
 from sweepcast.models.spec import check_keys, non_negative, positive_int
 
 if TYPE_CHECKING:
     from sweepcast.data.pipeline import PreparedData
     from sweepcast.data.windows import ForecastTask
+
+log = logging.getLogger(__name__)
 
 KIND = "baseline"
 DATA_KINDS = ("series", "checkins")
@@ -59,10 +70,19 @@ def flatten(windows: np.ndarray) -> np.ndarray:
     return windows.reshape(len(windows), -1)
 
 
+@contextmanager
+def thread_budget(threads: int) -> Iterator[int]:
+    """scikit-learn's OpenMP (the trees' only threads: HistGradientBoosting has no ``n_jobs``)
+    limited to ``threads`` inside, restored after."""
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        yield threads
+
+
 class GBDT:
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = params
         self.model: Any = None
+        self.threads: int | None = None  # the OpenMP budget, fixed at fit for its predictions too
 
     def fit(self, data: "PreparedData", seed: int) -> dict[str, float]:
         check_task(self.params, data.task)
@@ -72,8 +92,11 @@ class GBDT:
         )
         self.model = trees if steps == 1 else MultiOutputRegressor(trees)
         x, y = flatten(data.windows("train", steps)), data.scaled_targets("train", steps)
+        self.threads = trial_openmp_threads()
+        log.debug("gbdt: %d OpenMP thread%s per fit and predict", self.threads, "" if self.threads == 1 else "s")
         started = time.perf_counter()
-        self.model.fit(x, y.ravel() if steps == 1 else y)
+        with thread_budget(self.threads):
+            self.model.fit(x, y.ravel() if steps == 1 else y)
         seconds = time.perf_counter() - started
         fitted = [self.model] if steps == 1 else self.model.estimators_
         fitted_values = y.size  # windows x models: comparable across horizons
@@ -81,9 +104,10 @@ class GBDT:
                 "trees": float(sum(m.n_iter_ for m in fitted))}
 
     def predict(self, data: "PreparedData", split: str) -> np.ndarray:
-        if data.task.outputs < data.horizon:
-            return recursive_forecast(lambda windows: self.model.predict(flatten(windows)), data, split)
-        scaled = self.model.predict(flatten(data.windows(split)))
+        with thread_budget(self.threads or trial_openmp_threads()):
+            if data.task.outputs < data.horizon:
+                return recursive_forecast(lambda windows: self.model.predict(flatten(windows)), data, split)
+            scaled = self.model.predict(flatten(data.windows(split)))
         return data.inverse_target(scaled.reshape(len(scaled), -1))
 
 
