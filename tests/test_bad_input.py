@@ -163,6 +163,8 @@ def test_bad_input_gives_one_clear_line(case: str, tmp_path: Path) -> None:
     assert "Traceback" not in output
     assert not (tmp_path / "PWNED").exists()
     assert all(r.info.status != "FINISHED" for r in runs(tmp_path))
+    if not runs(tmp_path):  # refused before a run opened: no outputs/<date>/<time>/ left either (16.10)
+        assert not (tmp_path / "outputs").exists(), list((tmp_path / "outputs").rglob("*"))
 
 
 def test_hydra_rejects_unknown_config_option(tmp_path: Path) -> None:

@@ -65,3 +65,20 @@ def test_optimizers_by_name(name: str, cls: str) -> None:
 def test_bad_trainer_values_name_their_key(override: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         validate_trainer({**TRAINER, **override})
+
+
+@pytest.mark.parametrize("epochs, pruned_at", [(3, 1), (1, None)])
+def test_a_trial_is_pruned_only_while_epochs_remain(epochs: int, pruned_at: int | None) -> None:
+    """A pruner that always says "prune" stops a 3-epoch trial after epoch 1, but a 1-epoch
+    (smoke) trial keeps its only epoch and so its test metrics: pruning it saves nothing."""
+    import keras
+
+    from sweepcast.fitting import trial_reporter
+
+    reports: list[int] = []
+    reporter = trial_reporter(lambda epoch, value: reports.append(epoch) or True, "loss", last_epoch=epochs)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(np.zeros((8, 2)), np.zeros(8), epochs=epochs, verbose=0, callbacks=[reporter])
+    assert reporter.pruned_epoch == pruned_at
+    assert reports == [1]  # reported either way: the pruner still sees the value

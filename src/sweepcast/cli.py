@@ -147,7 +147,7 @@ def check_port_free(host: str, port: int) -> None:
 
 def export(args: argparse.Namespace) -> None:
     # here, not at the top: these import MLflow (~1.5 s); --help and bad arguments fail first
-    from sweepcast.export.card import model_card
+    from sweepcast.export.card import model_card, smoke_warning
     from sweepcast.export.package import read_run, register, registered_name, write_export
     from sweepcast.export.select import best_candidate, experiment_scope, run_scope, sweep_scope
 
@@ -169,6 +169,9 @@ def export(args: argparse.Namespace) -> None:
     log.info("best of %s by %s (%s): run %s (%s) = %.6g", scope.label, candidate.metric, candidate.direction,
              candidate.run_id, candidate.run_name, candidate.value)
     run = read_run(store, candidate)
+    warning = smoke_warning(run)
+    if warning:
+        log.warning("run %s: %s", candidate.run_id, warning)
     name = args.name or registered_name(run, tracking.experiment_name(store, candidate.experiment_id))
     write_export(candidate, run, args.to, args.force, model_card(store, candidate, run, scope, name, args.to),
                  store_folder)

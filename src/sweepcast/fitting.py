@@ -7,6 +7,7 @@ first, fail in a second instead of after TensorFlow's multi-second import.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -75,12 +76,19 @@ def validate_trainer(cfg: Mapping[str, Any]) -> TrainerSpec:
     )
 
 
-def configure_threads(intra_op: int | None, inter_op: int | None) -> None:
-    """Set TensorFlow's thread pools; they freeze once TF runs its first op, so call this first.
+def configure_threads(intra_op: int | None, inter_op: int | None, tensorflow: bool = True) -> None:
+    """Set this trial's thread budget: TensorFlow's thread pools and scikit-learn's OpenMP threads.
 
-    Small recurrent ops gain little from splitting one matmul over cores and lose to the
-    synchronisation: see bench/README.md for what these settings are worth on 2 cores.
+    TensorFlow's pools freeze once TF runs its first op, so call this first. Small recurrent ops
+    gain little from splitting one matmul over cores and lose to the synchronisation: see
+    bench/README.md for what these settings are worth on 2 cores. ``intra_op`` is also the
+    OpenMP budget of a GBDT fit (:func:`openmp_threads`); ``tensorflow=False`` (a baseline's
+    job) sets only that, without importing TensorFlow.
     """
+    global _openmp_budget
+    _openmp_budget = openmp_threads(intra_op)
+    if not tensorflow:
+        return
     import tensorflow as tf  # here, not at the top: see the module docstring
 
     wanted = {"intra": intra_op, "inter": inter_op}
@@ -97,6 +105,52 @@ def configure_threads(intra_op: int | None, inter_op: int | None) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(inter_op)
     except RuntimeError:  # TF already initialised in this process (e.g. a second run in tests)
         log.warning("TensorFlow already started; keeping its thread pools (intra %s, inter %s)", current["intra"], current["inter"])
+
+
+_openmp_budget: int | None = None  # set by configure_threads; None: never configured in this process
+
+
+def openmp_threads(intra_op: int | None = None, workers: int | None = None, cores: int | None = None) -> int:
+    """OpenMP threads for scikit-learn in one trial: ``trainer.intra_op_threads`` when set, else
+    ``max(1, cores // workers)``, capped by ``OMP_NUM_THREADS`` when that is set.
+
+    ``workers`` defaults to this machine's sweep workers (``hydra.sweeper.n_jobs`` in a multirun,
+    else 1) and ``cores`` to the CPUs this process may run on. Unlimited, scikit-learn's OpenMP
+    takes every core in each of the ``n_jobs`` processes, and they fight (issue 16.9).
+    """
+    if intra_op is not None:
+        return max(1, int(intra_op))
+    workers = sweep_workers() if workers is None else workers
+    cores = available_cores() if cores is None else cores
+    budget = max(1, cores // max(1, workers))
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        budget = min(budget, int(env))
+    return budget
+
+
+def trial_openmp_threads() -> int:
+    """The OpenMP budget :func:`configure_threads` last set in this process, else the default rule."""
+    return openmp_threads() if _openmp_budget is None else _openmp_budget
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def sweep_workers() -> int:
+    """Worker processes of this sweep on this machine (``hydra.sweeper.n_jobs``), 1 outside a multirun."""
+    from hydra.core.hydra_config import HydraConfig  # here: fitting is also used outside Hydra
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return 1
+    n_jobs = OmegaConf.select(HydraConfig.get(), "sweeper.n_jobs", default=None)
+    return n_jobs if isinstance(n_jobs, int) and n_jobs >= 1 else 1
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -213,10 +267,15 @@ def val_rmse_callback(unit_scale: float) -> "keras.callbacks.Callback":
     return ValRmse()
 
 
-def trial_reporter(report: Callable[[int, float], bool], key: str = "epoch_val_rmse") -> "keras.callbacks.Callback":
+def trial_reporter(report: Callable[[int, float], bool], key: str = "epoch_val_rmse",
+                   last_epoch: int | None = None) -> "keras.callbacks.Callback":
     """Reports the epoch metric ``key`` (validation RMSE in original units; a ranking's
     ``val_acc1``) to a sweep trial each epoch; stops training when it is pruned
-    (``pruned_epoch`` then holds the 1-based epoch)."""
+    (``pruned_epoch`` then holds the 1-based epoch).
+
+    Never at ``last_epoch``: pruning saves the epochs still to run, and after the last there are
+    none, so a pruned trial would only lose its test metrics (a 1-epoch ``trainer=smoke`` sweep
+    under Successive Halving lost every trial's that way)."""
     import keras  # here, not at the top: see the module docstring
 
     class TrialReporter(keras.callbacks.Callback):
@@ -228,7 +287,7 @@ def trial_reporter(report: Callable[[int, float], bool], key: str = "epoch_val_r
             if value is None or not np.isfinite(value):
                 return
             self.last_value = float(value)
-            if report(epoch + 1, float(value)):
+            if report(epoch + 1, float(value)) and (last_epoch is None or epoch + 1 < last_epoch):
                 self.pruned_epoch = epoch + 1
                 self.model.stop_training = True
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -53,6 +54,7 @@ def run(cfg: DictConfig) -> float:
         **job_tags(),
         **(trial.run_tags() if trial is not None else {}),
     }
+    _RUN_OPENED.append(True)
     with tracking.start_run(experiment_id, run_name(spec), tags) as run_id:
         if trial is not None:
             trial.attach_run(run_id)
@@ -116,7 +118,9 @@ def fit_network(data: Any, spec: RunSpec) -> tuple[Any, dict, Any]:
     trial = sweep_context.current()
     epoch_metric, direction = getattr(data, "epoch_metric", ("epoch_val_rmse", "minimize"))
     prunable = trial is not None and trial.report is not None and trial.direction == direction
-    pruning = trial_reporter(trial.report, epoch_metric) if prunable else None
+    pruning = trial_reporter(trial.report, epoch_metric, trainer.epochs) if prunable else None
+    if prunable and trainer.epochs == 1:
+        say_once("trainer.epochs=1: trials are not pruned (pruning saves the epochs after a rung; there are none)")
     callbacks = [val_rmse_callback(data.target_unit_scale()), *([pruning] if pruning else []), tracking.epoch_callback()]
     result = fit(model, data, trainer, callbacks=callbacks, show_bar=not in_multirun())
     if pruning is not None and pruning.pruned_epoch is not None:
@@ -132,9 +136,20 @@ def fit_network(data: Any, spec: RunSpec) -> tuple[Any, dict, Any]:
     return model, fitted, lambda split: predict_split(model, data, split, trainer.batch_size)
 
 
+_SAID: set[str] = set()
+
+
+def say_once(message: str) -> None:
+    """One line per worker process, not one per trial."""
+    if message not in _SAID:
+        _SAID.add(message)
+        log.info("%s", message)
+
+
 def fit_baseline(data: Any, spec: RunSpec) -> tuple[Any, dict, Any]:
     """A baseline fits itself (no TensorFlow at all) and forecasts the same windows."""
     forecaster = build_model(spec.model.config, (data.timestep, len(data.features)), data.task.outputs)
+    configure_threads(spec.trainer.intra_op_threads, spec.trainer.inter_op_threads, tensorflow=False)  # GBDT's OpenMP
     started = time.perf_counter()
     extra = forecaster.fit(data, spec.trainer.seed)
     fitted = {"fit_seconds": time.perf_counter() - started, **extra}
@@ -156,6 +171,9 @@ def log_model_and_log(model: Any, data: Any, spec: RunSpec) -> None:
 
 def print_summary(spec: RunSpec, metrics: Mapping[str, float], run_id: str) -> None:
     log.info("%s", spec.task.summary(metrics))
+    if sweep_context.current() is not None:  # a trial: the sweep says how to browse once, at its end
+        log.info("MLflow run %s", run_id)
+        return
     log.info("MLflow run %s in experiment '%s'; browse it with: %s", run_id, spec.tracking.experiment,
              tracking.ui_hint(spec.tracking.uri))
 
@@ -214,6 +232,8 @@ def main(cfg: DictConfig) -> float:
         log.error("%s", err)
         if in_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
+        if not _RUN_OPENED:
+            remove_output_folder()
         sys.exit(2)
     except Exception as err:
         if not disk_space.is_disk_full(err):
@@ -227,6 +247,30 @@ def main(cfg: DictConfig) -> float:
     except Terminated as err:  # its MLflow run, if one was open, is closed KILLED (tracking.start_run)
         log.error("%s", err)
         sys.exit(128 + signal.SIGTERM)
+
+
+_RUN_OPENED: list[bool] = []  # appended once this process opens an MLflow run
+
+
+def remove_output_folder() -> None:
+    """A single run refused before any MLflow run opened leaves nothing behind: Hydra's
+    ``outputs/<date>/<time>/`` (its config copy and a log of the one error line) goes, and the
+    date folder with it when empty. A folder holding anything else is kept."""
+    output = hydra_value("runtime.output_dir")
+    if not output:
+        return
+    folder, here = Path(output).resolve(), Path.cwd().resolve()
+    if folder == here or folder in here.parents:  # hydra.run.dir=. : the user's own folder
+        return
+    hydra_files = {".hydra", *(p.name for p in folder.glob("*.log"))}
+    if not folder.is_dir() or any(p.name not in hydra_files for p in folder.iterdir()):
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in (folder.parent, folder.parent.parent):
+        if parent != here and here in parent.parents and not any(parent.iterdir()):
+            parent.rmdir()
+        else:
+            break
 
 
 def reserve_folders(cfg: DictConfig) -> list[Path]:
