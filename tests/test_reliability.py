@@ -3,12 +3,14 @@ execution of user data anywhere in the source, and the MLflow UI bound to this m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -71,7 +73,11 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_ui_serves_the_store_on_loopback_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_ui_is_ready_when_it_says_so_serves_loopback_only_and_stops_whole(stop: int, tmp_path: Path) -> None:
+    """Issue 16.2: "ready" only once it answers; one worker on 2 cores and no huey job runner; a
+    signal to its PID alone (not the group) stops every process it started within seconds; no
+    uvicorn INFO or Starlette deprecation lines on the console."""
     import mlflow
     import psutil
 
@@ -81,19 +87,17 @@ def test_ui_serves_the_store_on_loopback_only(tmp_path: Path) -> None:
     port = free_port()
     ui = subprocess.Popen([sys.executable, "-m", "sweepcast", "ui", "--tracking-uri", store, "--port", str(port)],
                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True)
+                          start_new_session=True, env={k: v for k, v in os.environ.items() if k != "SWEEPCAST_VERBOSE"})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(ui.stdout), daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
-                    assert answer.status == 200
-                    break
-            except OSError:
-                assert ui.poll() is None, ui.stdout.read()
-                time.sleep(0.5)
-        else:
-            raise AssertionError("the UI never answered")
+        deadline = time.monotonic() + 180
+        while not any("MLflow UI ready on" in line for line in lines):
+            assert ui.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+            assert answer.status == 200  # at once: "ready" is said after it answered
         request = urllib.request.Request(f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search",
                                          data=b'{"max_results": 10}', headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as answer:
@@ -102,9 +106,24 @@ def test_ui_serves_the_store_on_loopback_only(tmp_path: Path) -> None:
         listening = {c.laddr.ip for p in processes for c in p.net_connections("inet")
                      if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
         assert listening == {"127.0.0.1"}
-    finally:
-        os.killpg(ui.pid, signal.SIGTERM)
+        commands = [" ".join(p.cmdline()) for p in processes]
+        assert not any("huey" in c for c in commands), commands
+        expected = 3 if len(os.sched_getaffinity(0)) < 4 else None  # us, mlflow ui, one uvicorn
+        assert expected is None or len(processes) == expected, commands
+        asked = time.monotonic()
+        ui.send_signal(stop)  # its PID only, as a user's kill or Ctrl-C in its terminal would reach it
         ui.wait(timeout=30)
+        _, alive = psutil.wait_procs(processes, timeout=max(0.1, asked + 10 - time.monotonic()))
+        assert not alive and time.monotonic() - asked < 10, [p.cmdline() for p in alive]
+        assert ui.returncode == 128 + stop
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(ui.pid, signal.SIGKILL)
+        ui.wait(timeout=30)
+        reader.join(timeout=10)
+    console = "".join(lines)
+    assert "INFO:" not in console and "StarletteDeprecationWarning" not in console, console
+    assert "stopping the MLflow UI" in console
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@
     python -m sweepcast predict exports/best --input day.csv --horizon 10 [--output forecast.csv]
     python -m sweepcast report sweeps/<name> [--pairs model.units:model.dropout]
     python -m sweepcast explore data=livestream [more overrides] [--out page.html] [--mlflow]
-    python -m sweepcast ui [--host 127.0.0.1] [--port 5000]
+    python -m sweepcast ui [--host 127.0.0.1] [--port 5000] [--workers N]
 
 A user error prints one ``error:`` line and exits with status 2, like ``train.py``.
 """
@@ -34,8 +34,8 @@ from sweepcast.tracking.store import (
     default_store,
     existing_store,
     sqlite_path,
-    ui_command,
 )
+from sweepcast.tracking.ui_server import serve_ui
 
 if TYPE_CHECKING:
     from sweepcast.tracking.exported_model import LoadedForecaster
@@ -84,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only; "
                                                         "the UI has no login, so widen it only on a trusted network)")
     ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    ui.add_argument("--workers", type=int, help="server processes (default: half the cores, 1 to 4)")
     return root
 
 
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             write_explore(args.overrides, args.out, args.mlflow, args.tracking_uri)
         elif args.verb == "ui":
-            ui(args)
+            return ui(args)
         else:
             predict(args)
     except SweepcastError as err:
@@ -116,10 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def ui(args: argparse.Namespace) -> None:
-    """Replace this process with ``mlflow ui`` on the project's store (signals reach it directly)."""
+def ui(args: argparse.Namespace) -> int:
+    """``mlflow ui`` on the project's store as a supervised child: a ready line once it answers,
+    and Ctrl-C or SIGTERM stops every process it started (:mod:`sweepcast.tracking.ui_server`)."""
     if not 0 < args.port < 65536:
         raise SweepcastError(f"--port: expected a port number in 1..65535, got {args.port}")
+    if args.workers is not None and not 1 <= args.workers <= 64:
+        raise SweepcastError(f"--workers: expected 1..64 server processes, got {args.workers}")
     given = args.tracking_uri or default_store()
     if given.startswith(("http://", "https://")):
         raise SweepcastError(f"tracking store {given} is already a tracking server: open it in a browser")
@@ -128,10 +132,8 @@ def ui(args: argparse.Namespace) -> None:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the MLflow UI on %s:%d has no login: anyone who can reach it can read and change runs",
                     args.host, args.port)
-    log.info("MLflow UI for %s on http://%s:%d (Ctrl-C stops it)", redact(uri), args.host, args.port)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, ui_command(uri, args.host, args.port))
+    log.info("MLflow UI for %s starting on http://%s:%d", redact(uri), args.host, args.port)
+    return serve_ui(uri, args.host, args.port, args.workers)
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -8,6 +8,7 @@
   metric histories, artifacts as text)
 - :mod:`.registry`: the model registry and its ``champion`` alias
 - :mod:`.exported_model` and :mod:`.model_code`: the exported pyfunc, saved as code
+- :mod:`.ui_server`: ``mlflow ui`` as a supervised child (ready line, whole-group stop)
 
 ``from sweepcast import tracking`` costs nothing: each name below loads its module (and MLflow,
 which takes seconds) on first use, so bad input fails before that.
@@ -20,7 +21,8 @@ from typing import Any
 
 _HOMES = {
     "store": ("DEFAULT_STORE", "TrackingError", "default_store", "existing_store", "is_local_store", "open_experiment",
-              "resolve_tracking_uri", "sqlite_path", "ui_command", "ui_hint", "use_store"),
+              "resolve_tracking_uri", "sqlite_path", "ui_hint", "use_store"),
+    "ui_server": ("serve_ui",),
     "views": ("ModelVersionView", "RunView"),
     "runs": ("MODEL_ARTIFACT", "epoch_callback", "flatten", "git_tags", "log_config", "log_file", "log_html",
              "log_json", "log_keras_model", "log_metrics", "log_series", "log_table_csv", "start_run",

@@ -10,7 +10,6 @@ lock, :mod:`.store_lock`).
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -134,7 +133,3 @@ def ui_hint(tracking_uri: str) -> str:
     shown = SQLITE + uri[len(cwd_prefix):] if uri.startswith(cwd_prefix) else uri
     return f"mlflow ui --backend-store-uri {shown}"
 
-
-def ui_command(uri: str, host: str, port: int) -> list[str]:
-    """``mlflow ui`` on ``uri`` with this interpreter (what ``python -m sweepcast ui`` becomes)."""
-    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
