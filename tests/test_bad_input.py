@@ -88,7 +88,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "unknown feature column": (["data.features=[WATCH_UCNT,VIEWERS]"], "feature column 'VIEWERS'"),
     "horizon below one": (["data.horizon=0"], "data.horizon"),
     "horizon longer than the data": (["data.horizon=400", "data.timestep=20", "trainer.max_points=2000"],
-                                     "data.horizon=400 leaves no window in the val split (300 rows); use a horizon below 300"),
+                                     "data.horizon=400 leaves no window in the val split (300 rows); use a horizon of at most 300"),
     "unknown strategy": (["data.strategy=sideways"], "data.strategy"),
     "recursive with extra inputs": (["data.horizon=5", "data.strategy=recursive", "data.calendar.enabled=true"],
                                     "data.strategy"),

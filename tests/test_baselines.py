@@ -20,7 +20,8 @@ GBDT = {"name": "gbdt", "max_iter": 20, "learning_rate": 0.3, "max_leaf_nodes": 
 
 
 def prepare_tiny(tmp_path: Path, horizon: int = 1, strategy: str = "direct"):
-    """30 one-minute values: train 18 rows, val 6, test 6; timestep 3 -> test forecasts rows 27..29."""
+    """30 one-minute values: train 18 rows, val 6, test 6; timestep 3 -> test forecasts rows 24..29
+    (its windows read their history from the validation split)."""
     path = tmp_path / "tiny.csv"
     pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=30, freq="1min"), "value": Y}).to_csv(path, index=False)
     return prepare({
@@ -45,29 +46,31 @@ def forecast(spec: dict, data, split: str = "test") -> np.ndarray:
 
 def test_persistence_seasonal_naive_and_moving_average_by_hand(tiny) -> None:
     assert tiny.bounds.test == (24, 30)
-    assert np.array_equal(forecast({"name": "persistence"}, tiny), Y[[[26], [27], [28]]])
-    assert np.array_equal(forecast({"name": "seasonal_naive", "period": 5}, tiny), Y[[[22], [23], [24]]])
+    assert np.array_equal(forecast({"name": "persistence"}, tiny), Y[np.arange(23, 29)[:, None]])
+    assert np.array_equal(forecast({"name": "seasonal_naive", "period": 5}, tiny), Y[np.arange(19, 25)[:, None]])
     assert np.allclose(forecast({"name": "moving_average", "window": 2}, tiny),
-                       [[(Y[25] + Y[26]) / 2], [(Y[26] + Y[27]) / 2], [(Y[27] + Y[28]) / 2]])
-    truth = Y[27:30]
-    by_hand = np.sqrt(np.mean((truth - Y[[22, 23, 24]]) ** 2))
+                       [[(Y[r - 2] + Y[r - 1]) / 2] for r in range(24, 30)])
+    truth = Y[24:30]
+    by_hand = np.sqrt(np.mean((truth - Y[19:25]) ** 2))
     assert rmse(truth, forecast({"name": "seasonal_naive", "period": 5}, tiny).ravel()) == pytest.approx(by_hand)
     assert by_hand == pytest.approx(5.0)  # the pattern repeats; only the trend (+5 per period) is missed
 
 
 def test_baselines_over_a_horizon_by_hand(tmp_path: Path) -> None:
-    """Horizon 2: test windows end at rows 26 and 27 and forecast rows (27, 28) and (28, 29)."""
+    """Horizon 2: test windows forecast rows (24, 25) .. (28, 29), reading the rows before each."""
     data = prepare_tiny(tmp_path, horizon=2)
-    assert np.array_equal(data.target_matrix("test"), Y[[[27, 28], [28, 29]]])
-    assert np.array_equal(forecast({"name": "persistence"}, data), Y[[[26, 26], [27, 27]]])
-    assert np.array_equal(forecast({"name": "seasonal_naive", "period": 5}, data), Y[[[22, 23], [23, 24]]])
+    first = np.arange(24, 29)
+    assert np.array_equal(data.target_matrix("test"), Y[np.stack([first, first + 1], axis=1)])
+    assert np.array_equal(forecast({"name": "persistence"}, data), Y[np.stack([first - 1] * 2, axis=1)])
+    assert np.array_equal(forecast({"name": "seasonal_naive", "period": 5}, data),
+                          Y[np.stack([first - 5, first - 4], axis=1)])
     assert np.allclose(forecast({"name": "moving_average", "window": 2}, data),
-                       [[(Y[25] + Y[26]) / 2] * 2, [(Y[26] + Y[27]) / 2] * 2])
+                       [[(Y[r - 2] + Y[r - 1]) / 2] * 2 for r in first])
 
 
 def test_gbdt_learns_on_the_same_windows_and_is_seeded(tiny) -> None:
     first, second = forecast(GBDT, tiny, "val"), forecast(GBDT, tiny, "val")
-    assert first.shape == (3, 1) and np.isfinite(first).all() and np.array_equal(first, second)
+    assert first.shape == (6, 1) and np.isfinite(first).all() and np.array_equal(first, second)
     assert not is_network("gbdt") and is_network("transformer")
 
 
@@ -75,9 +78,9 @@ def test_gbdt_learns_on_the_same_windows_and_is_seeded(tiny) -> None:
 def test_gbdt_forecasts_a_horizon_directly_or_recursively(tmp_path: Path, strategy: str) -> None:
     data = prepare_tiny(tmp_path, horizon=2, strategy=strategy)
     predicted = forecast(GBDT, data)
-    assert predicted.shape == (2, 2) and np.isfinite(predicted).all()
+    assert predicted.shape == (5, 2) and np.isfinite(predicted).all()
     if strategy == "recursive":  # step 1 of a recursive forecast is the one-step model's own forecast
-        assert np.allclose(predicted[:, 0], forecast(GBDT, prepare_tiny(tmp_path))[:2, 0])
+        assert np.allclose(predicted[:, 0], forecast(GBDT, prepare_tiny(tmp_path))[:5, 0])
 
 
 @pytest.mark.parametrize(("spec", "key"), [

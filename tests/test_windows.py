@@ -40,15 +40,16 @@ def test_bad_split_fractions(fractions: dict, key: str) -> None:
 
 
 def test_timestep_and_horizon_must_fit_every_split() -> None:
-    b = split_bounds(100, {"train": 0.7, "val": 0.15})  # val holds 15 rows
-    check_windows(ForecastTask(14), b)
-    check_windows(ForecastTask(10, horizon=5), b)
-    with pytest.raises(DataError, match="data.timestep=15 with data.horizon=1 leaves no window in the val split"):
-        check_windows(ForecastTask(15), b)
-    with pytest.raises(DataError, match="data.timestep=11 with data.horizon=5 leaves no window in the val split"):
-        check_windows(ForecastTask(11, horizon=5), b)
-    with pytest.raises(DataError, match=r"data.horizon=15 leaves no window in the val split \(15 rows\); use a horizon below 15"):
-        check_windows(ForecastTask(1, horizon=15), b)
+    """Training windows stay in the training split (70 rows); validation and test windows read
+    their history from the split before, so there only the horizon must fit (15 rows)."""
+    b = split_bounds(100, {"train": 0.7, "val": 0.15})
+    check_windows(ForecastTask(69), b)
+    check_windows(ForecastTask(10, horizon=15), b)
+    with pytest.raises(DataError, match="data.timestep=70 with data.horizon=1 leaves no window in the train split"):
+        check_windows(ForecastTask(70), b)
+    with pytest.raises(DataError, match=r"data.horizon=16 leaves no window in the val split \(15 rows\); use a "
+                                        r"horizon of at most 15"):
+        check_windows(ForecastTask(1, horizon=16), b)
 
 
 @pytest.mark.parametrize(("cfg", "key"), [
@@ -123,23 +124,33 @@ def test_shuffled_windows_are_a_permutation() -> None:
 
 
 @pytest.mark.parametrize("horizon", [1, 4])
-def test_no_window_crosses_a_split(tmp_path, horizon: int) -> None:
+def test_no_target_crosses_a_split(tmp_path, horizon: int) -> None:
     data = prepare(series_cfg(write_series(tmp_path / "s.csv", np.arange(100.0)), timestep=5, horizon=horizon))
     scale = data.input_scaler
     for split in ("train", "val", "test"):
         start, stop = data.bounds[split]
+        first = start + data.timestep if split == "train" else start  # later splits: history from the one before
         for x, y in data.dataset(split, batch_size=16):
             raw = scale.inverse_transform(x.numpy().reshape(-1, 1)).reshape(x.shape)
-            assert raw.min() >= start - 1e-6 and raw.max() < stop
+            assert raw.min() >= first - data.timestep - 1e-6 and raw.max() < stop - 1
             target_raw = data.target_scaler.inverse_transform(y.numpy())
-            assert target_raw.min() >= start + data.timestep - 1e-3 and target_raw.max() < stop
+            assert target_raw.min() >= first - 1e-3 and target_raw.max() < stop  # no target crosses a cut
             assert y.shape[1] == horizon
         matrix = data.target_matrix(split)  # what metrics score: the same rows, in original units
-        assert matrix.shape == (stop - start - data.timestep - horizon + 1, horizon)
-        assert matrix[0, 0] == start + data.timestep and matrix[-1, -1] == stop - 1
+        assert matrix.shape == (stop - first - horizon + 1, horizon)
+        assert matrix[0, 0] == first and matrix[-1, -1] == stop - 1
         assert np.allclose(data.inverse_target(data.windows(split))[:, -1, 0], matrix[:, 0] - 1)
 
 
 def test_unknown_scaler(tmp_path) -> None:
     with pytest.raises(ConfigError, match="data.scaler"):
         prepare(series_cfg(write_series(tmp_path / "s.csv", np.arange(100.0)), scaler="log"))
+
+
+def test_every_timestep_is_scored_on_the_same_target_rows(tmp_path) -> None:
+    """Issue 14.7: a sweep over data.timestep ranks trials on the same validation and test rows."""
+    path = write_series(tmp_path / "s.csv", np.arange(200.0))
+    matrices = {ts: {s: prepare(series_cfg(path, timestep=ts, horizon=3)).target_matrix(s) for s in ("val", "test")}
+                for ts in (2, 10, 60)}
+    for split in ("val", "test"):
+        assert all(np.array_equal(matrices[2][split], m[split]) for m in matrices.values())

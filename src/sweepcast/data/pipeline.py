@@ -88,13 +88,22 @@ class PreparedData:
     def horizon(self) -> int:
         return self.task.horizon
 
+    def window_start(self, name: str) -> int:
+        """The first row the split's windows read. Validation and test windows read their history
+        from the split before them (known at forecast time; scalers stay fit on training rows), so
+        they forecast from the split's first row whatever the timestep: every trial of a sweep over
+        ``data.timestep``, and every baseline, is scored on the same target rows. Training windows
+        stay inside the training split."""
+        start, _ = self.bounds[name]
+        return start if name == "train" else start - self.timestep
+
     def target_rows(self, name: str, steps: int | None = None) -> np.ndarray:
         """Row numbers (in the whole cleaned series) of the first value each of the split's windows
-        forecasts: window ``i`` reads rows ``i .. i+timestep-1`` and forecasts the ``steps`` rows
-        after them (default: the horizon, on which every forecaster is scored; a recursive model
-        trains on one-step windows, of which there are ``horizon - 1`` more)."""
-        start, stop = self.bounds[name]
-        return np.arange(start + self.timestep, stop - (self.horizon if steps is None else steps) + 1)
+        forecasts: a window reads the ``timestep`` rows before it and forecasts ``steps`` rows
+        (default: the horizon, on which every forecaster is scored; a recursive model trains on
+        one-step windows, of which there are ``horizon - 1`` more). See :meth:`window_start`."""
+        _, stop = self.bounds[name]
+        return np.arange(self.window_start(name) + self.timestep, stop - (self.horizon if steps is None else steps) + 1)
 
     def target_matrix(self, name: str) -> np.ndarray:
         """``[windows, horizon]`` true values in original units, aligned with :meth:`target_rows`."""
@@ -119,12 +128,11 @@ class PreparedData:
         return len(self.target_rows(name, self.task.outputs))
 
     def split_inputs(self, name: str) -> np.ndarray:
-        start, stop = self.bounds[name]
-        return self.inputs[start:stop]
+        """The rows the split's windows read and forecast (from :meth:`window_start`)."""
+        return self.inputs[self.window_start(name):self.bounds[name][1]]
 
     def split_targets(self, name: str) -> np.ndarray:
-        start, stop = self.bounds[name]
-        return self.targets[start:stop]
+        return self.targets[self.window_start(name):self.bounds[name][1]]
 
     def dataset(self, name: str, batch_size: int, shuffle: bool = False, seed: int | None = None):
         """A ``tf.data`` pipeline of this split's windows with the targets a model is trained on

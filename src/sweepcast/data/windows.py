@@ -2,8 +2,9 @@
 
 Windows are never materialised as an ``N x timestep`` array: the dataset holds the scaled
 series once and each batch gathers its windows from start indices (one vectorised
-``tf.gather`` per batch), so memory does not grow with ``timestep``. A window never crosses
-a split boundary: each split is windowed on its own rows.
+``tf.gather`` per batch), so memory does not grow with ``timestep``. No target crosses a split
+boundary: training windows stay inside the training split, and validation and test windows read
+their history from the split before them (so every timestep forecasts the same target rows).
 """
 
 from __future__ import annotations
@@ -71,16 +72,22 @@ def window_settings(data_cfg: Mapping[str, object]) -> tuple[int, int, str]:
 
 
 def check_windows(task: ForecastTask, bounds: SplitBounds) -> None:
-    """Every split must hold at least one full window plus its ``horizon`` targets."""
+    """The training split must hold at least one full window plus its ``horizon`` targets; the
+    validation and test splits (whose windows read their history from the split before) at least
+    ``horizon`` targets."""
     for name in SPLITS:
         rows = bounds.length(name)
-        if window_count(rows, task.timestep, task.horizon) < 1:
+        if name == "train" and window_count(rows, task.timestep, task.horizon) < 1:
             advice = (f"a timestep below {rows - task.horizon + 1}" if task.horizon < rows
                       else f"a horizon below {rows}")
-            raise DataError(
-                f"data.timestep={task.timestep} with data.horizon={task.horizon} leaves no window in the {name} split "
-                f"({rows} rows); use {advice}, or more data"
-            )
+        elif name != "train" and rows < task.horizon:
+            advice = f"a horizon of at most {rows}"
+        else:
+            continue
+        raise DataError(
+            f"data.timestep={task.timestep} with data.horizon={task.horizon} leaves no window in the {name} split "
+            f"({rows} rows); use {advice}, or more data"
+        )
 
 
 def input_rows(target_rows: np.ndarray, timestep: int) -> np.ndarray:
