@@ -63,9 +63,14 @@ def test_real_nyc_slice_with_gbdt_against_the_last_checkin(tmp_path: Path) -> No
     assert 0 < metrics["baseline_test_km_median"] < 5
 
 
-def test_a_checkin_sweep_reports_its_map(tmp_path: Path) -> None:
-    done = train(tmp_path, "-m", *SMOKE, "model=seq2seq", "model.layers=1,2", timeout=600)
+def test_a_checkin_sweep_reports_its_map_and_scores_every_timestep_on_the_same_windows(tmp_path: Path) -> None:
+    done = train(tmp_path, "-m", *SMOKE, "model=seq2seq", "data.timestep=3,8", timeout=600)
     assert_ok(done)
+    assert "data.min_history=8" in done.stdout + done.stderr
+    trials = [r for r in runs(tmp_path) if "data.timestep" in r.data.params]
+    assert sorted(r.data.params["data.timestep"] for r in trials) == ["3", "8"]
+    # issue 14.7: the last check-in scores the same on both, because both are scored on the same check-ins
+    assert trials[0].data.metrics["baseline_test_rmse"] == trials[1].data.metrics["baseline_test_rmse"]
     (folder,) = (tmp_path / "sweeps").iterdir()
     page = (folder / "report.html").read_text()
     assert "2 complete" in page and "next check-in (gap, latitude, longitude)" in page

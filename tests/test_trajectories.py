@@ -57,6 +57,20 @@ def test_windows_never_cross_users(synthetic: CheckinData) -> None:
         assert (window_users == window_users[:, :1]).all(), split
 
 
+def test_min_history_scores_every_timestep_on_the_same_checkins() -> None:
+    """Issue 14.7: with the sweep's largest timestep as min_history, validation and test rows do not
+    depend on the trial's timestep; training rows still use all a small timestep can reach."""
+    short, long = (prepare_checkins(config(**{"synthetic.users": 60, "timestep": ts, "min_history": 12}))
+                   for ts in (3, 12))
+    for split in ("val", "test"):
+        assert np.array_equal(short.target_rows(split), long.target_rows(split)), split
+        position = short.frame.groupby("user", sort=False).cumcount().to_numpy()
+        assert position[short.target_rows(split)].min() >= 12
+    assert len(short.target_rows("train")) > len(long.target_rows("train"))
+    alone = prepare_checkins(config(**{"synthetic.users": 60, "timestep": 3}))
+    assert len(alone.target_rows("test")) > len(short.target_rows("test"))  # the default: the timestep's own rows
+
+
 def test_time_split_puts_every_test_target_after_every_train_target(synthetic: CheckinData) -> None:
     times = synthetic.frame["time"]
     assert times.iloc[synthetic.target_rows("train")].max() <= times.iloc[synthetic.target_rows("val")].min()
@@ -117,6 +131,7 @@ def test_users_too_short_for_the_timestep_are_one_clear_error(tmp_path: Path) ->
     ({"dt_log": "yes"}, "data.dt_log"),
     ({"timezone": "Mars/Olympus"}, "data.timezone"),
     ({"bad_rows": "ignore"}, "data.bad_rows"),
+    ({"min_history": 0}, "data.min_history"),
 ])
 def test_bad_checkin_settings_name_their_key(changes: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

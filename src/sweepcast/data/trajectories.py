@@ -64,6 +64,8 @@ class CheckinSettings:
     val: float
     split_seed: int
     clean: CheckinCleanSpec
+    min_history: int  # scored (val/test) windows need this many earlier check-ins of the user: the
+    # largest timestep of a sweep, so every trial and baseline is scored on the same rows
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "CheckinSettings":
@@ -106,6 +108,8 @@ class CheckinSettings:
             timezone=timezone, scaler=check_scaler(cfg.get("scaler", "minmax")),
             split_by=by, train=float(train), val=float(val), split_seed=int(split.get("seed", 0)),
             clean=CheckinCleanSpec.from_config(cfg.get("clean") or {}),
+            min_history=max(timestep, checks.integer("data.min_history", cfg.get("min_history"), 1, optional=True,
+                                                     hint=" (earlier check-ins a scored window needs)") or 0),
         )
 
     @property
@@ -215,8 +219,9 @@ def prepare_checkins(data_cfg: "Mapping[str, Any] | CheckinSettings", max_points
         frame = frame.iloc[:max_points]  # whole users, in user order (the last may be cut)
     frame = featurise(frame, settings)
     frame["split"] = assign_splits(frame, settings)
-    rows = window_rows(frame, task.timestep)
-    check_checkin_windows(rows, frame, task.timestep, source)
+    rows = window_rows(frame, task.timestep, settings.min_history)
+    check_checkin_windows(rows, frame, settings.min_history, source,
+                          "data.timestep" if settings.min_history == task.timestep else "data.min_history")
     train = frame["split"].to_numpy() == 0
     input_scaler, target_scaler = make_scaler(settings.scaler), make_scaler(settings.scaler)
     features = settings.features
@@ -289,16 +294,21 @@ def assign_splits(frame: pd.DataFrame, settings: CheckinSettings) -> np.ndarray:
     return np.searchsorted(cuts, times, side="right").astype(np.int8)
 
 
-def window_rows(frame: pd.DataFrame, timestep: int) -> dict[str, np.ndarray]:
-    """Per split, the rows with at least ``timestep`` earlier check-ins of the same user."""
+def window_rows(frame: pd.DataFrame, timestep: int, min_history: int | None = None) -> dict[str, np.ndarray]:
+    """Per split, the rows with at least ``timestep`` earlier check-ins of the same user; in the
+    validation and test splits at least ``min_history`` (a sweep's largest timestep), so a sweep
+    over ``data.timestep`` scores every trial on the same check-ins."""
     position = frame.groupby("user", sort=False).cumcount().to_numpy()
     split = frame["split"].to_numpy()
-    usable = position >= timestep
+    needed = np.array([timestep, *(2 * [max(timestep, min_history or timestep)])])[split]
+    usable = position >= needed
     return {name: np.flatnonzero(usable & (split == i)).astype(np.int64) for i, name in enumerate(SPLITS)}
 
 
-def check_checkin_windows(rows: Mapping[str, np.ndarray], frame: pd.DataFrame, timestep: int, source: str) -> None:
-    """Every split needs a window: a user with more than ``timestep`` check-ins in it."""
+def check_checkin_windows(rows: Mapping[str, np.ndarray], frame: pd.DataFrame, timestep: int, source: str,
+                          key: str = "data.timestep") -> None:
+    """Every split needs a window: a user with more than ``timestep`` check-ins in it (``key``
+    names the setting that asks for them)."""
     for i, name in enumerate(SPLITS):
         if len(rows[name]) == 0 and not (frame["split"].to_numpy() == i).any():
             raise DataError(f"{source}: the {name} split holds no check-ins ({frame['user'].nunique()} users, "
@@ -306,9 +316,9 @@ def check_checkin_windows(rows: Mapping[str, np.ndarray], frame: pd.DataFrame, t
         if len(rows[name]) == 0:
             longest = int(frame.groupby("user", sort=False).size().max())
             raise DataError(
-                f"{source}: data.timestep={timestep} leaves no window in the {name} split: a window needs a user "
+                f"{source}: {key}={timestep} leaves no window in the {name} split: a window needs a user "
                 f"with more than {timestep} check-ins before it (the longest user has {longest} after cleaning); "
-                "use a smaller data.timestep or more data"
+                f"use a smaller {key} or more data"
             )
     users_without = int((frame.groupby("user", sort=False).size() <= timestep).sum())
     if users_without:

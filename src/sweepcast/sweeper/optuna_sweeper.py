@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from hydra.core.plugins import Plugins
 from hydra.errors import HydraException
@@ -78,6 +78,11 @@ class OptunaSweeper(Sweeper):
         grid = grid_of(space, settings)
         first, *others = space.points_to_check()
         config = self.job_config(space.overrides(first))
+        if fair_history(space, config):
+            config = self.job_config(space.overrides(first))
+            if self.worker == 0:
+                log.info("data.timestep is swept: every trial is scored on the same windows, those with at least "
+                         "%s earlier check-ins (%s)", space.largest("data.timestep"), space.fixed[-1])
         metric = str(config["optimized_metric"])  # parse_run fills in the task's default
         if self.worker == 0:  # the extra workers run the command already checked
             for point in others:
@@ -123,6 +128,18 @@ class OptunaSweeper(Sweeper):
         with open_dict(self.config):
             self.config.hydra.sweep.dir = str(folder)
         return folder
+
+
+def fair_history(space: SearchSpace, config: Mapping[str, Any]) -> bool:
+    """A sweep over ``data.timestep`` on a task whose windows cannot read history from before a
+    sequence (check-ins: a user's first check-in) scores every trial on the windows the largest
+    timestep can reach: ``data.min_history`` is fixed to it (unless given). Series need nothing:
+    their validation and test windows read history from the split before. True when added."""
+    largest = space.largest("data.timestep")
+    if largest is None or "min_history" not in config["data"] or space.sets("data.min_history"):
+        return False
+    space.fixed.append(f"data.min_history={int(largest)}")
+    return True
 
 
 def _optuna(path: str) -> type:

@@ -82,6 +82,18 @@ class SearchSpace:
         by_name = {p.name: p for p in self.params}
         return [*self.fixed, *(f"{name}={by_name[name].text(value)}" for name, value in values.items())]
 
+    def largest(self, name: str) -> Any:
+        """The largest value ``name`` takes in the space (None when it is not searched)."""
+        for param in self.params:
+            if param.name.lstrip("+") == name:
+                return max(param.choices) if param.discrete else bound(param, param.high)
+        return None
+
+    def sets(self, name: str) -> bool:
+        """Whether ``name`` is searched or given as a fixed override."""
+        keys = [p.name for p in self.params] + [line.split("=", 1)[0] for line in self.fixed]
+        return any(key.lstrip("+~") == name for key in keys)
+
     def fingerprint(self) -> str:
         """Six hex digits that change when the space or the fixed overrides change."""
         text = "\n".join(sorted(self.fixed)) + "\n" + "\n".join(f"{p.name}:{p.describe()}" for p in self.params)
