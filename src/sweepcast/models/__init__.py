@@ -28,6 +28,7 @@ FAMILIES: dict[str, str] = {
     "seasonal_naive": "sweepcast.models.seasonal_naive",
     "moving_average": "sweepcast.models.moving_average",
     "gbdt": "sweepcast.models.gbdt",
+    "ets": "sweepcast.models.ets",
     "last_checkin": "sweepcast.models.last_checkin",
     "last_place": "sweepcast.models.last_place",
     "frequent_place": "sweepcast.models.frequent_place",

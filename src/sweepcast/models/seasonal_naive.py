@@ -61,10 +61,15 @@ class SeasonalNaive:
         return series(data)[rows]
 
 
+def one_day(data: "PreparedData") -> tuple[int, pd.Timedelta]:
+    """One day in rows of the data's step (at least 1), and the step."""
+    step = row_step(pd.DatetimeIndex(data.frame.index), data.source)
+    return max(1, int(round(pd.Timedelta(days=1) / step))), step
+
+
 def default_period(data: "PreparedData", train: int) -> int:
     """One day of the data's steps, at most the training split (said in the log when cut)."""
-    step = row_step(pd.DatetimeIndex(data.frame.index), data.source)
-    day = max(1, int(round(pd.Timedelta(days=1) / step)))
+    day, step = one_day(data)
     if day > train:
         log.info("model.period: one day is %d steps, more than the training split's %d rows; using %d", day, train,
                  train)
