@@ -88,7 +88,13 @@ def test_positional_table_matches_the_formula() -> None:
     assert np.isclose(table[3, 2], np.sin(3 / 10_000 ** (2 / 8))) and np.isclose(table[3, 3], np.cos(3 / 10_000 ** (2 / 8)))
 
 
-@pytest.mark.parametrize("spec", [SEQ2SEQ, TRANSFORMER], ids=["seq2seq", "transformer"])
+DLINEAR = {"name": "dlinear", "kernel_size": 5, "l2": 0.0}
+NHITS = {"name": "nhits", "stacks": 3, "blocks": 1, "layers": 2, "units": 32, "pool_sizes": [4, 2, 1],
+         "downsample": [4, 2, 1], "dropout": 0.1, "activation": "relu", "l2": 0.0}
+
+
+@pytest.mark.parametrize("spec", [SEQ2SEQ, TRANSFORMER, DLINEAR, NHITS], ids=["seq2seq", "transformer", "dlinear",
+                                                                            "nhits"])
 def test_saved_family_loads_back_and_predicts_the_same(spec: dict, tmp_path) -> None:
     import keras
 
@@ -111,6 +117,12 @@ def test_saved_family_loads_back_and_predicts_the_same(spec: dict, tmp_path) -> 
         (SEQ2SEQ, {"activation": "swish2"}, "model.activation"),
         (SEQ2SEQ, {"head_units": "wide"}, "model.head_units"),
         (SEQ2SEQ, {"name": ["seq2seq"]}, "model.name"),
+        (DLINEAR, {"kernel_size": 0}, "model.kernel_size"),
+        (DLINEAR, {"units": 8}, "model.units"),
+        (NHITS, {"pool_sizes": [4, 2]}, "model.pool_sizes"),
+        (NHITS, {"downsample": 0}, "model.downsample"),
+        (NHITS, {"stacks": 0}, "model.stacks"),
+        (NHITS, {"activation": "swish2"}, "model.activation"),
     ],
 )
 def test_family_specs_name_their_key(spec: dict, override: dict, key: str) -> None:
@@ -131,13 +143,14 @@ def test_moving_average_window_is_checked_against_the_timestep_before_any_data()
 
 @pytest.mark.parametrize("horizon", [1, 10])
 @pytest.mark.parametrize("features", [1, 4], ids=["univariate", "multivariate"])
-@pytest.mark.parametrize("spec", [BASE, SEQ2SEQ, TRANSFORMER], ids=["lstm", "seq2seq", "transformer"])
+@pytest.mark.parametrize("spec", [BASE, SEQ2SEQ, TRANSFORMER, DLINEAR, NHITS],
+                         ids=["lstm", "seq2seq", "transformer", "dlinear", "nhits"])
 def test_every_network_emits_one_value_per_horizon_step(spec: dict, features: int, horizon: int) -> None:
     model = build_model(spec, (12, features), horizon)
     assert model.predict(np.zeros((3, 12, features), dtype=np.float32), verbose=0).shape == (3, horizon)
 
 
-@pytest.mark.parametrize("spec", [BASE, TRANSFORMER], ids=["lstm", "transformer"])
+@pytest.mark.parametrize("spec", [BASE, TRANSFORMER, DLINEAR, NHITS], ids=["lstm", "transformer", "dlinear", "nhits"])
 def test_recursive_and_direct_forecasts_agree_in_shape(spec: dict, tmp_path) -> None:
     """A recursive model emits one step and is fed back; a direct one emits all ten; both give
     [windows, horizon] in original units, and the recursive first step is the model's own forecast."""
@@ -174,3 +187,28 @@ def test_recursive_feed_back_reproduces_a_linear_series_exactly(tmp_path) -> Non
         return 2 * windows[:, -1, 0] - windows[:, -2, 0]
 
     assert np.allclose(recursive_forecast(extrapolate, data, "test"), data.target_matrix("test"), atol=1e-3)
+
+
+def test_dlinear_trend_is_the_edge_padded_moving_average() -> None:
+    import keras
+
+    model = build_model(DLINEAR, (12, 2), 3)
+    window = np.random.default_rng(2).random((4, 12, 2), dtype=np.float32)
+    trend = keras.Model(model.input, model.get_layer("trend").output).predict(window, verbose=0)
+    padded = np.concatenate([np.repeat(window[:, :1], 2, axis=1), window, np.repeat(window[:, -1:], 2, axis=1)], axis=1)
+    assert np.allclose(trend, np.stack([padded[:, i:i + 5].mean(axis=1) for i in range(12)], axis=1), atol=1e-6)
+
+
+def test_nhits_knots_interpolate_to_every_step_and_coarse_stacks_see_pooled_windows() -> None:
+    from sweepcast.models.nhits import interpolation
+
+    weights = interpolation(3, 5)
+    assert np.allclose(weights.sum(axis=0), 1) and np.allclose(np.array([1.0, 3.0, 5.0]) @ weights, [1, 2, 3, 4, 5])
+    model = build_model(NHITS, (12, 1), 10)
+    assert model.get_layer("pool_s1b1").output.shape[1] == 3 and model.get_layer("knots_s1b1").units == 3
+    assert model.get_layer("knots_s3b1").units == 10
+
+
+def test_nhits_is_refused_for_checkins_with_the_families_that_fit() -> None:
+    with pytest.raises(ConfigError, match="model.name.*dlinear"):
+        validate_model(NHITS, ForecastTask(10, kind="checkins", targets=3))

@@ -24,6 +24,8 @@ FAMILIES: dict[str, str] = {
     "lstm": "sweepcast.models.lstm",
     "seq2seq": "sweepcast.models.seq2seq",
     "transformer": "sweepcast.models.transformer",
+    "dlinear": "sweepcast.models.dlinear",
+    "nhits": "sweepcast.models.nhits",
     "persistence": "sweepcast.models.persistence",
     "seasonal_naive": "sweepcast.models.seasonal_naive",
     "moving_average": "sweepcast.models.moving_average",

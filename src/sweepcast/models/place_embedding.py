@@ -43,7 +43,8 @@ def with_place_embedding(build: Callable[..., "keras.Model"], spec: Mapping[str,
     embedding = keras.layers.Embedding(ranking.places, ranking.place_dim, name="place_embedding")
     x = keras.layers.Concatenate(name="place_and_numbers")([embedding(keras.ops.cast(window[:, :, 0], "int32")),
                                                              window[:, :, 1:]])
-    inner = build({**spec, "output_activation": "linear"}, (timestep, ranking.place_dim + features - 1), CONTEXT_UNITS)
+    linear = {**spec, "output_activation": "linear"} if "output_activation" in spec else dict(spec)  # dlinear: always
+    inner = build(linear, (timestep, ranking.place_dim + features - 1), CONTEXT_UNITS)
     state = inner(x)
     context = keras.layers.RepeatVector(ranking.candidates, name="context_per_candidate")(state)
     joined = keras.layers.Concatenate(name="features_and_context")([facts, context])
