@@ -63,7 +63,8 @@ def test_every_shipped_group_option_composes() -> None:
             assert OmegaConf.create(cfg)[group] is not None
 
 
-@pytest.mark.parametrize("model", ["lstm", "seq2seq", "transformer", "persistence", "moving_average", "gbdt"])
+@pytest.mark.parametrize("model", ["lstm", "seq2seq", "transformer", "dlinear", "nhits", "persistence",
+                                   "moving_average", "ets", "gbdt"])
 def test_every_family_composes_and_validates_at_horizon_ten(model: str) -> None:
     """What the error messages tell users to override exists in the shipped configs."""
     from sweepcast.tasks import forecast_task
@@ -75,7 +76,7 @@ def test_every_family_composes_and_validates_at_horizon_ten(model: str) -> None:
         validate_model(cfg["model"], forecast_task(cfg["data"]))
 
 
-@pytest.mark.parametrize("model", ["lstm", "seq2seq", "transformer", "gbdt", "last_checkin"])
+@pytest.mark.parametrize("model", ["lstm", "seq2seq", "transformer", "dlinear", "gbdt", "last_checkin"])
 def test_every_checkin_family_passes_the_whole_config_check(model: str) -> None:
     """``data=checkins`` with each family it supports passes what train.py checks before data loads."""
     with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
@@ -91,3 +92,20 @@ def test_every_named_search_composes_and_passes_the_config_check() -> None:
         assert cfg.hydra.sweeper.params, search.stem
         job = OmegaConf.create({k: v for k, v in OmegaConf.to_container(cfg).items() if k != "hydra"})
         parse_run(job)
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["trainer.loss=poisson"], "model.output_activation=softplus"),
+    (["trainer.loss=poisson", "model=dlinear"], "model.output_activation=softplus"),
+    (["trainer.loss=poisson", "model.output_activation=softplus", "data.scaler=standard"], "data.scaler=minmax"),
+    (["trainer.loss=mae", "data=checkin_places"], "cross-entropy"),
+])
+def test_a_loss_the_task_or_network_cannot_train_is_refused_before_data(overrides: list, expected: str) -> None:
+    from sweepcast.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="trainer.loss") as refused:
+        parse_run(composed(*overrides))
+    assert expected in str(refused.value)
+    parse_run(composed("trainer.loss=poisson", "model.output_activation=softplus"))
+    parse_run(composed("trainer.loss=huber", "model=nhits"))
+    parse_run(composed("trainer.loss=poisson", "model=gbdt"))  # baselines fit their own loss

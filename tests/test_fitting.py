@@ -35,6 +35,22 @@ def train_once(data):
     return result, predict_split(model, data, "test", spec.batch_size)
 
 
+@pytest.mark.parametrize("loss", ["mae", "huber", "poisson"])
+def test_each_loss_trains_and_is_what_keras_minimised(data, loss: str) -> None:
+    """Issue 14.4: the first epoch's training loss is the named loss (a softplus output for Poisson)."""
+    import keras
+
+    spec = validate_trainer({**TRAINER, "loss": loss, "epochs": 1, "early_stopping_patience": None})
+    seed_everything(spec.seed, spec.deterministic)
+    model = build_model({**MODEL, "output_activation": "softplus"}, (data.timestep, 1))
+    result = fit(model, data, spec, show_bar=False)
+    x, y = next(iter(data.dataset("val", 1000)))
+    by_hand = {"mae": keras.losses.MeanAbsoluteError(), "huber": keras.losses.Huber(0.1),
+               "poisson": keras.losses.Poisson()}[loss](y, model(x, training=False))
+    assert np.isclose(result.history["val_loss"][0], float(by_hand), rtol=1e-4)
+    assert np.isfinite(predict_split(model, data, "test", 32)).all()
+
+
 def test_same_seed_same_numbers(data) -> None:
     first, pred_a = train_once(data)
     second, pred_b = train_once(data)
@@ -60,7 +76,8 @@ def test_optimizers_by_name(name: str, cls: str) -> None:
     [({"epochs": 0}, "trainer.epochs"), ({"batch_size": "big"}, "trainer.batch_size"),
      ({"learning_rate": 0}, "trainer.learning_rate"), ({"progress": "dots"}, "trainer.progress"),
      ({"deterministic": "yes"}, "trainer.deterministic"), ({"max_points": 0}, "trainer.max_points"),
-     ({"momentum": 0.9}, "trainer.momentum"), ({"intra_op_threads": 0}, "trainer.intra_op_threads")],
+     ({"momentum": 0.9}, "trainer.momentum"), ({"intra_op_threads": 0}, "trainer.intra_op_threads"),
+     ({"loss": "hinge"}, "trainer.loss"), ({"huber_delta": 0}, "trainer.huber_delta")],
 )
 def test_bad_trainer_values_name_their_key(override: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 
 OPTIMIZERS = {"adam": "Adam", "adagrad": "Adagrad", "rmsprop": "RMSprop", "sgd": "SGD"}
 PROGRESS = ("bar", "log", "none")
+LOSSES = ("mse", "mae", "huber", "poisson")  # on scaled targets; poisson needs a positive output
 KEYS = (
     "epochs", "batch_size", "optimizer", "learning_rate", "early_stopping_patience", "seed",
     "deterministic", "max_points", "progress", "steps_per_execution", "intra_op_threads", "inter_op_threads",
+    "loss", "huber_delta",
 )
 
 
@@ -47,6 +49,8 @@ class TrainerSpec:
     steps_per_execution: int
     intra_op_threads: int | None = None
     inter_op_threads: int | None = None
+    loss: str = "mse"
+    huber_delta: float = 0.1  # in scaled units: minmax-scaled errors are fractions of the training range
 
 
 def validate_trainer(cfg: Mapping[str, Any]) -> TrainerSpec:
@@ -73,6 +77,8 @@ def validate_trainer(cfg: Mapping[str, Any]) -> TrainerSpec:
         steps_per_execution=integer("steps_per_execution", 1) if "steps_per_execution" in cfg else 1,
         intra_op_threads=integer("intra_op_threads", 1, optional=True),
         inter_op_threads=integer("inter_op_threads", 1, optional=True),
+        loss=checks.choice("trainer.loss", cfg.get("loss", "mse"), LOSSES),
+        huber_delta=checks.number("trainer.huber_delta", cfg.get("huber_delta", 0.1), 0, low_open=True),
     )
 
 
@@ -185,12 +191,12 @@ def fit(
     callbacks: Sequence["keras.callbacks.Callback"] = (),
     show_bar: bool = True,
 ) -> FitResult:
-    """Compile with MSE on scaled targets (or the data's own ``training_objective``, e.g. a
-    ranking's cross-entropy) and fit on train windows, validating on val windows."""
+    """Compile with ``trainer.loss`` on scaled targets (or the data's own ``training_objective``,
+    e.g. a ranking's cross-entropy) and fit on train windows, validating on val windows."""
     import keras  # here, not at the top: see the module docstring
 
     objective = data.training_objective() if hasattr(data, "training_objective") else {
-        "loss": "mse",  # on scaled targets
+        "loss": keras.losses.Huber(spec.huber_delta) if spec.loss == "huber" else spec.loss,  # on scaled targets
         # RMSE without regularisation terms, for the per-epoch val_rmse in original units
         "metrics": [keras.metrics.RootMeanSquaredError(name="scaled_rmse")],
     }

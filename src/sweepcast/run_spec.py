@@ -18,6 +18,7 @@ from sweepcast import checks
 from sweepcast.errors import ConfigError
 from sweepcast.fitting import TrainerSpec, validate_trainer
 from sweepcast.models import is_network, validate_model
+from sweepcast.models.spec import POSITIVE_OUTPUTS
 from sweepcast.redaction import refuse_credentials
 from sweepcast.tasks import task_for
 from sweepcast.tasks.base import Task
@@ -71,6 +72,7 @@ def parse_run(cfg: "DictConfig | Mapping[str, Any]") -> RunSpec:
     task = task_for(config["data"])
     data = task.settings(config["data"])
     validate_model(config["model"], data.task)
+    check_loss(trainer, config["model"], data)
     optimized = config.get("optimized_metric") or task.default_metric  # null: the task's own
     config["optimized_metric"] = optimized  # what the sweeper reads, as the job will use it
     if optimized not in task.optimizable:
@@ -84,6 +86,23 @@ def parse_run(cfg: "DictConfig | Mapping[str, Any]") -> RunSpec:
                               checks.choice("tracking.plotlyjs", tracking.get("plotlyjs", "cdn"), PLOTLYJS)),
         optimized=optimized,
     )
+
+
+def check_loss(trainer: TrainerSpec, model: Mapping[str, Any], data: Any) -> None:
+    """``trainer.loss`` must suit the task and the network: a ranking trains with cross-entropy,
+    and Poisson's ``y_pred - y log y_pred`` needs positive outputs and targets."""
+    if trainer.loss == "mse":
+        return
+    if data.task.kind == "next_place":
+        raise ConfigError("trainer.loss", "mse (the default) for next_place, whose networks train their ranking "
+                          "with cross-entropy", trainer.loss)
+    if trainer.loss == "poisson" and is_network(str(model["name"])):
+        if model.get("output_activation") not in POSITIVE_OUTPUTS:
+            raise ConfigError("trainer.loss", "poisson with a positive output: model.output_activation="
+                              f"{'|'.join(POSITIVE_OUTPUTS)} (a family that has one)", trainer.loss)
+        if getattr(data, "scaler", "minmax") != "minmax":
+            raise ConfigError("trainer.loss", "poisson with data.scaler=minmax (other scalers make targets negative)",
+                              trainer.loss)
 
 
 def resolve(cfg: "DictConfig | Mapping[str, Any]") -> dict[str, Any]:

@@ -15,7 +15,8 @@ from sweepcast.errors import ConfigError
 
 # Activations the studies compared, plus the usual linear readout; a fixed list keeps
 # config errors independent of which names a Keras version happens to export.
-ACTIVATIONS = ("tanh", "sigmoid", "relu", "elu", "selu", "gelu", "softsign", "linear")
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "elu", "selu", "gelu", "softsign", "linear", "softplus", "exponential")
+POSITIVE_OUTPUTS = ("softplus", "exponential", "relu")  # what trainer.loss=poisson can train
 # Bounds on one request's size (issue 20.7): a typo such as model.layers=1000000000000 is refused in
 # one line instead of exhausting memory while the model is built. Far above any study's models.
 MAX_LAYERS = 64
