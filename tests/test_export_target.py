@@ -68,3 +68,25 @@ def test_what_counts_as_an_export(project: Path) -> None:
     (legacy / "sub" / "optuna.db").write_bytes(b"")
     assert not is_export(legacy)  # a study moved inside it: not ours to delete
     assert not is_export(project / "mine")
+
+
+def test_the_champion_rule_on_smoke_budgets_and_other_data() -> None:
+    """A newcomer's smoke champion must not block a trained model, and metrics scored on other data
+    (another max_points, another file) must not decide who is champion."""
+    from sweepcast.export.package import RunArtifacts, champion_verdict
+    from sweepcast.export.select import Candidate
+    from sweepcast.tracking.views import ModelVersionView
+
+    def run(epochs: int, fingerprint: str) -> RunArtifacts:
+        return RunArtifacts(config={"model": {"name": "lstm"}, "trainer": {"epochs": epochs}}, preprocessing=None,
+                            tags={"data_fingerprint": fingerprint}, metrics={"val_rmse": 4.0})
+
+    candidate = Candidate("r2", "lstm", "1", "val_rmse", "minimize", 4.0, "runs:/r2/model", "experiment 'x'")
+    champion = {"metric": "val_rmse", "direction": "minimize", "metric_value": "3.0", "data_fingerprint": "aaa"}
+    smoke = ModelVersionView("1", {**champion, "smoke_budget": "True"})
+    trained = ModelVersionView("1", {**champion, "smoke_budget": "False"})
+    assert champion_verdict(smoke, candidate, run(10, "bbb")) == ("version 1 was trained on a smoke budget", True)
+    assert champion_verdict(smoke, candidate, run(1, "aaa"))[1] is False  # smoke against smoke: the metric decides
+    verdict, moves = champion_verdict(trained, candidate, run(10, "bbb"))
+    assert not moves and "scored on other data" in verdict
+    assert champion_verdict(trained, candidate, run(10, "aaa")) == ("its val_rmse 3 is not beaten by 4", False)

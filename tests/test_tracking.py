@@ -65,7 +65,8 @@ def test_interrupted_block_ends_run_killed(store: dict) -> None:
 
 def test_flatten_and_ui_hint(store: dict) -> None:
     assert tracking.flatten({"a": {"b": None, "c": ["x"]}, "d": 1.5}) == {"a.b": "None", "a.c": '["x"]', "d": "1.5"}
-    assert tracking.ui_hint("sqlite:///mlruns/mlflow.db") == "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
+    assert tracking.ui_hint("sqlite:///mlruns/mlflow.db") == "python -m sweepcast ui"
+    assert tracking.ui_hint("sqlite:///elsewhere/m.db") == "python -m sweepcast ui --tracking-uri sqlite:///elsewhere/m.db"
     assert tracking.ui_hint("http://127.0.0.1:5000") == "open http://127.0.0.1:5000"
 
 

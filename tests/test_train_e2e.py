@@ -56,7 +56,7 @@ def test_default_livestream_smoke_run_is_fully_logged(tmp_path: Path) -> None:
     assert_ok(done)
     output = done.stdout + done.stderr
     assert "test RMSE" in output and "skill over persistence" in output
-    assert "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db" in output
+    assert "browse it with: python -m sweepcast ui\n" in output
 
     (run,) = runs(tmp_path)
     assert run.info.status == "FINISHED"

@@ -11,6 +11,9 @@ MLflow or TensorFlow are imported. What it hides is library chatter a user can d
 - MLflow's INFO lines (``Creating initial MLflow database tables...``); its warnings stay.
 - Keras' ``tf.function retracing`` warning: predicting the train, validation and test splits
   (different batch counts) retraces by design.
+- Hydra's basic launcher's ``Launching 1 jobs locally`` and ``#0 : ...`` before every trial (the
+  sweep's own progress line says which trial runs), MLflow's ``View run ... at`` links per run on
+  a tracking server, and its "Successfully registered model" lines on export.
 
 ``SWEEPCAST_VERBOSE=1`` keeps all of it. Standard library only: this runs before the heavy imports.
 """
@@ -30,6 +33,7 @@ from typing import Any, Sequence
 VERBOSE_ENV = "SWEEPCAST_VERBOSE"
 TF_NOISE = re.compile(r"All log messages before absl::InitializeLog\(\)|oneDNN custom operations are on")
 RETRACING = "triggered tf.function retracing"
+HYDRA_LAUNCHER = "hydra._internal.core_plugins.basic_launcher"  # our sweeper launches one job per trial
 
 
 def verbose() -> bool:
@@ -43,6 +47,8 @@ def quiet() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file is noise here
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # "View run at" per run on a server
+    logging.getLogger(HYDRA_LAUNCHER).setLevel(logging.WARNING)  # "Launching 1 jobs locally" per trial
     logging.getLogger("tensorflow").addFilter(drop_retracing)
     if "tensorflow" not in sys.modules and not any(isinstance(f, QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, QuietTensorFlowImport())

@@ -178,10 +178,15 @@ def print_summary(spec: RunSpec, metrics: Mapping[str, float], run_id: str) -> N
              tracking.ui_hint(spec.tracking.uri))
 
 
+MAX_RUN_NAME = 250  # MLflow's runs.name is VARCHAR(250): PostgreSQL refuses longer, SQLite does not check
+
+
 def run_name(spec: RunSpec) -> str:
-    """The overrides that define this job (e.g. ``model.layers=2``), else the model family."""
+    """The overrides that define this job (e.g. ``model.layers=2``), else the model family; cut
+    to :data:`MAX_RUN_NAME` characters (the ``job_overrides`` tag keeps them all)."""
     overrides = hydra_value("job.override_dirname")
-    return f"{spec.model.name} {overrides}".strip() if overrides else spec.model.name
+    name = f"{spec.model.name} {overrides}".strip() if overrides else spec.model.name
+    return name if len(name) <= MAX_RUN_NAME else name[:MAX_RUN_NAME - 1] + "…"
 
 
 def job_tags() -> dict[str, str]:

@@ -28,7 +28,9 @@ def readable_file(path: str | os.PathLike[str], kind: str = "file") -> Path:
     except OSError as err:  # pathlib lets ENAMETOOLONG and EACCES through
         raise DataError(f"{shown}: cannot open ({reason(err)})") from None
     if not exists:
-        raise DataError(f"{shown}: file not found")
+        hint = "; the README's 'Real data' section says where the example files come from" \
+            if "shared/data" in Path(shown).as_posix() else ""
+        raise DataError(f"{shown}: file not found{hint}")
     if not is_file:
         raise DataError(f"{shown}: expected a {kind}, got a {'folder' if file.is_dir() else 'special file'}")
     if not os.access(file, os.R_OK):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
+from sweepcast.export.budget import smoke_warning
 from sweepcast.export.package import RunArtifacts
 from sweepcast.export.select import Candidate, Scope, finished_runs
 from sweepcast.models import FAMILIES, is_network
@@ -19,23 +20,6 @@ if TYPE_CHECKING:
 METRICS = ("test_rmse", "test_mae", "test_r2", "test_smape", "test_km_median", "test_km_mean", "test_dt_minutes_mae",
            "val_rmse", "baseline_test_rmse", "baseline_test_km_median", "skill")
 TRAINING = ("fit_seconds", "epochs_run", "best_epoch", "parameters", "train_samples_per_second")
-SMOKE_EPOCHS = 2  # trainer=smoke trains 1 epoch: a check that the pipeline runs, not a model to ship
-
-
-def smoke_warning(run: RunArtifacts) -> str | None:
-    """A network trained for at most ``SMOKE_EPOCHS`` epochs is a smoke test's: say so where the
-    user looks (the export's log line and the card), since its metrics will disappoint."""
-    trainer = run.config.get("trainer", {}) or {}
-    epochs = trainer.get("epochs")
-    family = str((run.config.get("model", {}) or {}).get("name", ""))
-    if family not in FAMILIES or not is_network(family) or not isinstance(epochs, int):
-        return None
-    if epochs > SMOKE_EPOCHS:
-        return None
-    return (f"this model was trained for only {epochs} epoch(s) (a smoke budget, e.g. trainer=smoke); "
-            "retrain it with trainer=default before shipping it")
-
-
 def baseline_rows(store: Store, scope: Scope) -> list[tuple[str, float, float]]:
     """Best finished run of each baseline family in the same scope: (family, test RMSE, skill)."""
     runs = finished_runs(store, scope)

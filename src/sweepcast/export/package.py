@@ -21,6 +21,7 @@ import yaml
 
 from sweepcast.data.sources import load_source, source
 from sweepcast.errors import DataError, SweepcastError, first_line
+from sweepcast.export.budget import smoke_warning
 from sweepcast.export.select import EXPORT_TAG, Candidate
 from sweepcast.export.serving import Serving
 from sweepcast.export.target import check_target, write_marker
@@ -148,7 +149,8 @@ def register(store: Store, candidate: Candidate, run: RunArtifacts, to: Path, na
     if champion is not None and champion.tags.get("source_run_id") == candidate.run_id:
         return champion.version, f"run {candidate.run_id} is already '{ALIAS}' (version {champion.version})"
     tags = {"source_run_id": candidate.run_id, "metric": candidate.metric, "metric_value": repr(candidate.value),
-            "direction": candidate.direction, "scope": candidate.scope}
+            "direction": candidate.direction, "scope": candidate.scope,
+            "data_fingerprint": run.tags.get("data_fingerprint", ""), "smoke_budget": str(bool(smoke_warning(run)))}
     try:
         version = registry.register_folder(to, candidate.experiment_id, f"export {candidate.run_name}",
                                            {EXPORT_TAG: candidate.run_id}, "forecaster", name, tags)
@@ -160,7 +162,8 @@ def register(store: Store, candidate: Candidate, run: RunArtifacts, to: Path, na
         registry.set_alias(store, name, ALIAS, version)
         was = "" if champion is None else f" (was version {champion.version}: {verdict})"
         return version, f"version {version} registered; '{ALIAS}' -> version {version}{was}"
-    return champion.version, f"version {version} registered; '{ALIAS}' stays version {champion.version}: {verdict}"
+    return champion.version, (f"version {version} registered; '{ALIAS}' stays version {champion.version}: "
+                              + verdict.replace("{version}", version))
 
 
 def champion_verdict(champion: ModelVersionView | None, candidate: Candidate, run: RunArtifacts) -> tuple[str, bool]:
@@ -168,6 +171,12 @@ def champion_verdict(champion: ModelVersionView | None, candidate: Candidate, ru
     candidate's own value of it; a champion without that record (set by hand) is never displaced."""
     if champion is None:
         return "no champion yet", True
+    if champion.tags.get("smoke_budget") == "True" and not smoke_warning(run):
+        return f"version {champion.version} was trained on a smoke budget", True
+    held_on, scored_on = champion.tags.get("data_fingerprint"), run.tags.get("data_fingerprint")
+    if held_on and scored_on and held_on != scored_on:
+        return (f"version {champion.version} was scored on other data (fingerprint {held_on}, this run {scored_on}), "
+                f"so their metrics do not compare; point '{ALIAS}' at version {{version}} yourself if it should win"), False
     metric, direction = champion.tags.get("metric"), champion.tags.get("direction")
     try:
         held = float(champion.tags["metric_value"])

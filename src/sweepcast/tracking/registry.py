@@ -3,12 +3,15 @@ the alias (``champion``) that points at one version."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 from typing import Mapping
 
 import mlflow
 from mlflow.exceptions import MlflowException
 
+from sweepcast.console import verbose
 from sweepcast.tracking.reading import Store
 from sweepcast.tracking.store import TrackingError
 from sweepcast.tracking.views import ModelVersionView
@@ -31,8 +34,11 @@ def register_folder(folder: Path, experiment_id: str, run_name: str, run_tags: M
     try:
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(run_tags)) as run:
             mlflow.log_artifacts(str(folder), artifact_path)
-            return str(mlflow.register_model(f"runs:/{run.info.run_id}/{artifact_path}", name,
-                                             tags=dict(version_tags)).version)
+            # MLflow prints "Successfully registered model" and "Created version" itself; the
+            # caller logs the version (and its alias) in one line of ours
+            with contextlib.redirect_stderr(io.StringIO()) if not verbose() else contextlib.nullcontext():
+                return str(mlflow.register_model(f"runs:/{run.info.run_id}/{artifact_path}", name,
+                                                 tags=dict(version_tags)).version)
     except MlflowException as err:
         raise TrackingError.of(err) from None
 

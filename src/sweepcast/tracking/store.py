@@ -125,11 +125,14 @@ def open_experiment(tracking: Mapping[str, Any], experiment: str) -> str:
 
 
 def ui_hint(tracking_uri: str) -> str:
-    """The command that opens the MLflow UI on this store."""
+    """The command that opens the MLflow UI on this store (ours: it says when it is ready and
+    stops whole, unlike plain ``mlflow ui``)."""
     uri = resolve_tracking_uri(tracking_uri)
     if uri.startswith("http"):
         return f"open {uri}"
     cwd_prefix = SQLITE + str(Path.cwd()) + os.sep
     shown = SQLITE + uri[len(cwd_prefix):] if uri.startswith(cwd_prefix) else uri
-    return f"mlflow ui --backend-store-uri {shown}"
+    if shown == DEFAULT_STORE:
+        return "python -m sweepcast ui"
+    return f"python -m sweepcast ui --tracking-uri {shown}"
 
