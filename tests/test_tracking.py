@@ -72,3 +72,17 @@ def test_flatten_and_ui_hint(store: dict) -> None:
 
 def test_git_tags_outside_a_checkout(tmp_path: Path) -> None:
     assert tracking.git_tags(tmp_path) == {}
+
+
+def test_run_names_fit_mlflows_250_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL refuses a runs.name over VARCHAR(250) (a sweep's trials failed on it); SQLite does not check."""
+    from types import SimpleNamespace
+
+    from sweepcast import job
+
+    spec = SimpleNamespace(model=SimpleNamespace(name="lstm"))
+    monkeypatch.setattr(job, "hydra_value", lambda path: "model.layers=2")
+    assert job.run_name(spec) == "lstm model.layers=2"
+    monkeypatch.setattr(job, "hydra_value", lambda path: ",".join(f"data.path=/a/long/folder/{i}" for i in range(20)))
+    name = job.run_name(spec)
+    assert len(name) == job.MAX_RUN_NAME and name.startswith("lstm data.path=/a/long/folder/0") and name.endswith("…")
