@@ -36,8 +36,8 @@ class TrialPruned(Exception):
 
     Not a :class:`SweepcastError`: nothing is wrong, the trial was just not promising."""
 
-    def __init__(self, epoch: int, value: float) -> None:
-        super().__init__(f"pruned after epoch {epoch} (epoch metric {value:.6g})")
+    def __init__(self, epoch: int, value: float, unit: str = "epoch") -> None:
+        super().__init__(f"pruned after {unit} {epoch} ({unit} metric {value:.6g})")
         self.epoch = epoch
         self.value = value
 

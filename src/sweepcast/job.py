@@ -23,6 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from sweepcast import disk_space, tracking
+from sweepcast.backtesting import CURVE, cv_metrics, fold_scores
 from sweepcast.data.windows import input_rows
 from sweepcast.errors import SweepcastError, Terminated, TrialPruned
 from sweepcast.fitting import configure_threads, fit, predict_split, seed_everything, trial_reporter, val_rmse_callback
@@ -74,8 +75,16 @@ def train_and_evaluate(data: Any, spec: RunSpec) -> dict[str, float]:
     Forecasts are ``[windows, horizon]`` (a check-in's 3 values); what is scored against which
     baseline, and which tables and pages a run keeps, is the task's (:mod:`sweepcast.tasks`).
     """
+    backtest = getattr(spec.data, "backtest", None)
+    scores = fold_scores(data, spec, fold_reporter(spec)) if backtest is not None else None
     model, fitted, predict = fit_network(data, spec) if spec.model.network else fit_baseline(data, spec)
     evaluation = spec.task.evaluate(data, finite(predict), fitted, spec.tracking.plotlyjs)
+    if scores is not None:  # the last expanding fold is the final fit itself
+        scores += [evaluation.metrics["val_rmse"]] if backtest.reuses_final_fit else []
+        evaluation.metrics.update(cv_metrics(scores))
+        evaluation.curves[CURVE] = scores
+        log.info("backtest: cv_val_rmse %.4g ± %.3g over %d folds", evaluation.metrics["cv_val_rmse"],
+                 evaluation.metrics["cv_val_rmse_std"], len(scores))
     log_evaluation(evaluation)
     tracking.log_json(spec.task.fitted_state(data).to_json(), "preprocessing/scalers.json")
     log_model_and_log(model if spec.model.network else None, data, spec)
@@ -117,7 +126,8 @@ def fit_network(data: Any, spec: RunSpec) -> tuple[Any, dict, Any]:
     log.info("model %s: %s parameters", spec.model.name, f"{model.count_params():,}")
     trial = sweep_context.current()
     epoch_metric, direction = getattr(data, "epoch_metric", ("epoch_val_rmse", "minimize"))
-    prunable = trial is not None and trial.report is not None and trial.direction == direction
+    prunable = trial is not None and trial.report is not None and trial.direction == direction \
+        and not spec.optimized.startswith("cv_")  # a backtest's trial reports per fold (sweepcast.backtesting)
     pruning = trial_reporter(trial.report, epoch_metric, trainer.epochs) if prunable else None
     if prunable and trainer.epochs == 1:
         say_once("trainer.epochs=1: trials are not pruned (pruning saves the epochs after a rung; there are none)")
@@ -134,6 +144,14 @@ def fit_network(data: Any, spec: RunSpec) -> tuple[Any, dict, Any]:
         "parameters": float(model.count_params()),
     }
     return model, fitted, lambda split: predict_split(model, data, split, trainer.batch_size)
+
+
+def fold_reporter(spec: RunSpec) -> Any:
+    """A sweep trial selecting on ``cv_val_rmse`` reports the running fold mean (else no reports)."""
+    trial = sweep_context.current()
+    if trial is None or trial.report is None or not spec.optimized.startswith("cv_") or trial.direction != "minimize":
+        return None
+    return trial.report
 
 
 _SAID: set[str] = set()

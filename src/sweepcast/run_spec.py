@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sweepcast import checks
+from sweepcast.data.backtest import needs_backtest
 from sweepcast.errors import ConfigError
 from sweepcast.fitting import TrainerSpec, validate_trainer
 from sweepcast.models import is_network, validate_model
@@ -77,6 +78,7 @@ def parse_run(cfg: "DictConfig | Mapping[str, Any]") -> RunSpec:
     config["optimized_metric"] = optimized  # what the sweeper reads, as the job will use it
     if optimized not in task.optimizable:
         raise ConfigError("optimized_metric", f"one of {task.optimizable}", optimized)
+    needs_backtest(optimized, getattr(data, "backtest", None))
     tracking = config["tracking"]
     model = ModelSpec(str(config["model"]["name"]), is_network(str(config["model"]["name"])), config["model"])
     experiment = str(tracking.get("experiment") or config["data"].get("name") or "sweepcast")

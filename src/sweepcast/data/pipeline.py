@@ -16,7 +16,8 @@ import pandas as pd
 
 from sweepcast.data.calendar import CalendarSpec, calendar_features, calendar_spec
 from sweepcast.data.clean import CleanReport, CleanSpec, clean
-from sweepcast.data.scalers import check_scaler, make_scaler
+from sweepcast.data.backtest import BacktestSpec, backtest_spec, check_folds
+from sweepcast.data.scalers import check_scaler, fit_scaled
 from sweepcast.data.sources import load_source
 from sweepcast.data.splits import SPLITS, SplitBounds, SplitFractions, split_bounds
 from sweepcast.data.windows import ForecastTask, check_windows, input_rows, window_dataset, window_settings
@@ -40,6 +41,7 @@ class SeriesSettings:
     calendar: CalendarSpec
     split: SplitFractions
     scaler: str
+    backtest: BacktestSpec | None = None  # data.backtest: rolling-origin folds (sweepcast.data.backtest)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "SeriesSettings":
@@ -54,7 +56,8 @@ class SeriesSettings:
             )
         return cls(config=cfg, task=ForecastTask(timestep, horizon, strategy), target=cfg.get("target"),
                    features=features, clean=clean_spec(cfg.get("clean") or {}), calendar=calendar,
-                   split=SplitFractions.from_config(cfg.get("split")), scaler=check_scaler(cfg.get("scaler", "minmax")))
+                   split=SplitFractions.from_config(cfg.get("split")), scaler=check_scaler(cfg.get("scaler", "minmax")),
+                   backtest=backtest_spec(cfg.get("backtest")))
 
     def for_requests(self) -> "SeriesSettings":
         """The settings an exported model cleans requests with: quiet days kept (the latest rows are
@@ -164,13 +167,13 @@ def prepare(data_cfg: "Mapping[str, Any] | SeriesSettings", max_points: int | No
     target = settings.target
     bounds = split_bounds(len(frame), settings.split)
     check_windows(task, bounds)
-    input_scaler, target_scaler = (make_scaler(settings.scaler) for _ in range(2))
-    train_start, train_stop = bounds.train
+    if settings.backtest is not None:
+        check_folds(bounds, settings.backtest, task)
     input_values = frame[features].to_numpy(dtype=np.float64)
     target_values = frame[[target]].to_numpy(dtype=np.float64)
     check_magnitudes(np.hstack([target_values, input_values]), [target, *features], source)
-    input_scaler.fit(input_values[train_start:train_stop])
-    target_scaler.fit(target_values[train_start:train_stop])
+    input_scaler, inputs = fit_scaled(settings.scaler, input_values, bounds.train)
+    target_scaler, targets = fit_scaled(settings.scaler, target_values, bounds.train)
     prepared = PreparedData(
         frame=frame,
         source=source,
@@ -180,8 +183,8 @@ def prepare(data_cfg: "Mapping[str, Any] | SeriesSettings", max_points: int | No
         bounds=bounds,
         input_scaler=input_scaler,
         target_scaler=target_scaler,
-        inputs=input_scaler.transform(input_values).astype(np.float32),
-        targets=target_scaler.transform(target_values).astype(np.float32).ravel(),
+        inputs=inputs,
+        targets=targets.ravel(),
         report=report,
         fingerprint=fingerprint(frame),
         settings=settings,

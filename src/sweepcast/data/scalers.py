@@ -27,6 +27,14 @@ def make_scaler(name: str) -> Scaler:
     return SCALERS[check_scaler(name)]()
 
 
+def fit_scaled(name: str, values: np.ndarray, train: tuple[int, int]) -> tuple[Scaler, np.ndarray]:
+    """A ``name`` scaler fit on the rows ``train`` of ``values`` ``[n, k]`` only (no leak from later
+    rows), and all of ``values`` through it as float32."""
+    scaler = make_scaler(name)
+    scaler.fit(values[train[0]:train[1]])
+    return scaler, scaler.transform(values).astype(np.float32)
+
+
 def scaler_state(scaler: Scaler) -> dict:
     """A fitted scaler as plain JSON (kind, params, fitted arrays): portable, and loading it
     never unpickles anything."""

@@ -34,7 +34,7 @@ PREDICTIONS = "predictions/test_step1.csv"  # step 1 of the test forecasts: what
 class SeriesTask:
     name = "series"
     optimizable = tuple(f"{split}_{name}" for split in ("val", "test") for name in ("rmse", "mae", "r2", "smape")) + (
-        "baseline_test_rmse", "skill")
+        "baseline_test_rmse", "skill", "cv_val_rmse")  # cv_*: with data.backtest.folds
     default_metric = "val_rmse"
     reference = "persistence"
     prediction_table = PREDICTIONS
