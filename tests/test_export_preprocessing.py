@@ -130,7 +130,7 @@ def test_champion_is_judged_on_its_own_metric() -> None:
     from sweepcast.export.select import Candidate
 
     champion = SimpleNamespace(version="1", tags={"metric": "val_rmse", "metric_value": "1.0", "direction": "minimize"})
-    run = lambda metrics: SimpleNamespace(metrics=metrics)  # noqa: E731
+    run = lambda metrics: SimpleNamespace(metrics=metrics, tags={}, config={})  # noqa: E731
     by_mae = Candidate("b", "b", "0", "test_mae", "minimize", 0.1, "m", "s")
     assert champion_verdict(champion, by_mae, run({"val_rmse": 2.0}))[1] is False  # worse on val_rmse: stays
     assert champion_verdict(champion, by_mae, run({"val_rmse": 0.5}))[1] is True
@@ -177,3 +177,14 @@ def test_a_fed_back_forecast_is_bounded(tmp_path: Path) -> None:
     assert prep.check_horizon(MAX_FED_BACK_STEPS) == MAX_FED_BACK_STEPS
     with pytest.raises(SweepcastError, match=r"horizon 10000: a fed-back forecast is limited to 1000 steps"):
         prep.forecast(last_value, rows(30), horizon=10_000)
+
+
+def test_an_exported_log1p_model_forecasts_in_original_units(tmp_path: Path) -> None:
+    """Issue 14.4: the window gets log1p before scaling and forecasts expm1 after unscaling, fed back too;
+    a persistence 'network' must give the last raw value back, whatever the transform."""
+    prep = preprocessing(tmp_path, transform="log1p")
+    forecast = prep.forecast(last_value, rows(30), horizon=3)
+    assert forecast["value"].tolist() == pytest.approx([VALUES[29]] * 3, rel=1e-6)  # float32 windows
+    negative = rows(30).assign(value=[str(-v) for v in VALUES[:30]])
+    with pytest.raises(DataError, match=r"column 'value'.*data.transform=log1p needs values >= 0"):
+        prep.forecast(last_value, negative, horizon=1)

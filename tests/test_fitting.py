@@ -99,3 +99,30 @@ def test_a_trial_is_pruned_only_while_epochs_remain(epochs: int, pruned_at: int 
     model.fit(np.zeros((8, 2)), np.zeros(8), epochs=epochs, verbose=0, callbacks=[reporter])
     assert reporter.pruned_epoch == pruned_at
     assert reports == [1]  # reported either way: the pruner still sees the value
+
+
+def test_with_log1p_the_epoch_val_rmse_is_the_final_val_rmse_in_original_units(tmp_path) -> None:
+    """A nonlinear transform breaks 'scaled RMSE x unit scale': the epoch metric (what pruners hear)
+    is then scored on predictions in original units, and equals the run's final val RMSE."""
+    import keras
+
+    from sweepcast.fitting import val_rmse_callback
+    from sweepcast.metrics import rmse
+
+    t = np.arange(300)
+    path = tmp_path / "c.csv"
+    pd.DataFrame({"timestamp": pd.date_range("2020", periods=300, freq="1h"),
+                  "value": 20 + 15 * np.sin(t / 8) ** 2}).to_csv(path, index=False)
+    data = prepare({"source": "csv_series", "path": str(path), "target": "value", "timestep": 12, "transform": "log1p",
+                    "clean": {"freq": "infer", "fill_value": None, "nan": "interpolate"}})
+    seen: dict = {}
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.update(logs or {})
+
+    spec = validate_trainer({**TRAINER, "epochs": 1, "early_stopping_patience": None})
+    model = build_model(MODEL, (data.timestep, 1))
+    fit(model, data, spec, callbacks=[val_rmse_callback(data), Record()], show_bar=False)
+    final = rmse(data.target_matrix("val"), predict_split(model, data, "val", spec.batch_size))
+    assert seen["epoch_val_rmse"] == pytest.approx(final, rel=1e-5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from sweepcast.data.pipeline import fingerprint, prepare
 
@@ -58,3 +59,28 @@ def test_all_features_is_every_column_with_the_target_first() -> None:
     cfg["synthetic"]["days"] = 3
     data = prepare({**cfg, "features": "all", "timestep": 10}, max_points=2000)
     assert data.features[0] == "WATCH_UCNT" and len(data.features) == 26 and data.inputs.shape[1] == 26
+
+
+def test_log1p_is_modelled_and_inverted_before_every_metric(tmp_path) -> None:
+    """Issue 14.4: data.transform=log1p: the scaled targets are log1p's, inverse_target gives the
+    original units back, and negative counts are refused naming the column."""
+    from sweepcast.errors import ConfigError, DataError
+
+    values = np.random.default_rng(0).poisson(20, 300).astype(float)
+    path = tmp_path / "counts.csv"
+    pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=300, freq="1h"), "value": values}).to_csv(
+        path, index=False)
+    cfg = {"source": "csv_series", "path": str(path), "target": "value", "timestep": 8, "horizon": 2,
+           "transform": "log1p", "clean": {"freq": "infer", "fill_value": None, "nan": "interpolate"}}
+    data = prepare(cfg)
+    assert not data.linear_target
+    assert np.allclose(data.inverse_target(data.targets), values, atol=1e-4)  # float32 storage
+    assert np.allclose(data.target_scaler.inverse_transform(data.targets[:, None]).ravel(), np.log1p(values), atol=1e-5)
+    assert np.allclose(data.inverse_target(data.scaled_targets("test", 2)), data.target_matrix("test"), atol=1e-4)
+    assert np.allclose(data.target_as_input(values[:5, None]), data.inputs[:5], atol=1e-6)
+    pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=300, freq="1h"), "value": values - 30}).to_csv(
+        path, index=False)
+    with pytest.raises(DataError, match="column 'value'.*log1p needs values >= 0"):
+        prepare(cfg)
+    with pytest.raises(ConfigError, match="data.transform"):
+        prepare({**cfg, "transform": "sqrt"})

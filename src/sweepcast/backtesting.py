@@ -57,7 +57,7 @@ def score_fold(fold: "PreparedData", spec: "RunSpec") -> float:
         trainer = spec.trainer
         seed_everything(trainer.seed, trainer.deterministic)
         model = build_model(spec.model.config, shape, fold.task.outputs, fold.task)
-        fit(model, fold, trainer, callbacks=[val_rmse_callback(fold.target_unit_scale())], show_bar=False)
+        fit(model, fold, trainer, callbacks=[val_rmse_callback(fold)], show_bar=False)
         forecast = predict_split(model, fold, "val", trainer.batch_size)
     else:
         forecaster: Any = build_model(spec.model.config, shape, fold.task.outputs)

@@ -260,15 +260,27 @@ def epoch_logger(epochs: int) -> "keras.callbacks.Callback":
     return EpochLogger()
 
 
-def val_rmse_callback(unit_scale: float) -> "keras.callbacks.Callback":
+def val_rmse_callback(data: Any) -> "keras.callbacks.Callback":
     """Adds ``epoch_val_rmse`` (validation RMSE in original units) to each epoch's logs, so the
-    epoch log, MLflow and a sweep's pruner all see the number users optimise."""
+    epoch log, MLflow and a sweep's pruner all see the number users optimise: Keras' scaled RMSE
+    times the unit scale, or, with a nonlinear ``data.transform``, the validation windows
+    predicted and scored in original units (one extra forward pass over them per epoch)."""
     import keras  # here, not at the top: see the module docstring
+
+    exact = not getattr(data, "linear_target", True)
+    unit_scale = None if exact else data.target_unit_scale()
 
     class ValRmse(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-            if logs is not None and "val_scaled_rmse" in logs:
+            if logs is None:
+                return
+            if unit_scale is not None and "val_scaled_rmse" in logs:
                 logs["epoch_val_rmse"] = float(logs["val_scaled_rmse"]) * unit_scale
+            elif exact:
+                steps = data.task.outputs
+                predicted = self.model.predict(data.dataset("val", 1024), verbose=0)
+                truth = data.inverse_target(data.scaled_targets("val", steps))
+                logs["epoch_val_rmse"] = float(np.sqrt(np.mean((data.inverse_target(predicted) - truth) ** 2)))
 
     return ValRmse()
 

@@ -131,7 +131,7 @@ def fit_network(data: Any, spec: RunSpec) -> tuple[Any, dict, Any]:
     pruning = trial_reporter(trial.report, epoch_metric, trainer.epochs) if prunable else None
     if prunable and trainer.epochs == 1:
         say_once("trainer.epochs=1: trials are not pruned (pruning saves the epochs after a rung; there are none)")
-    callbacks = [val_rmse_callback(data.target_unit_scale()), *([pruning] if pruning else []), tracking.epoch_callback()]
+    callbacks = [val_rmse_callback(data), *([pruning] if pruning else []), tracking.epoch_callback()]
     result = fit(model, data, trainer, callbacks=callbacks, show_bar=not in_multirun())
     if pruning is not None and pruning.pruned_epoch is not None:
         tracking.log_metrics({"epochs_run": float(result.epochs_run), "fit_seconds": result.seconds})

@@ -20,6 +20,7 @@ from sweepcast.data.backtest import BacktestSpec, backtest_spec, check_folds
 from sweepcast.data.scalers import check_scaler, fit_scaled
 from sweepcast.data.sources import load_source
 from sweepcast.data.splits import SPLITS, SplitBounds, SplitFractions, split_bounds
+from sweepcast.data.transforms import TargetTransform, model_values, target_transform
 from sweepcast.data.windows import ForecastTask, check_windows, input_rows, window_dataset, window_settings
 from sweepcast.errors import ConfigError, DataError
 
@@ -42,6 +43,7 @@ class SeriesSettings:
     split: SplitFractions
     scaler: str
     backtest: BacktestSpec | None = None  # data.backtest: rolling-origin folds (sweepcast.data.backtest)
+    transform: TargetTransform = TargetTransform()  # data.transform: none | log1p (sweepcast.data.transforms)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "SeriesSettings":
@@ -57,7 +59,7 @@ class SeriesSettings:
         return cls(config=cfg, task=ForecastTask(timestep, horizon, strategy), target=cfg.get("target"),
                    features=features, clean=clean_spec(cfg.get("clean") or {}), calendar=calendar,
                    split=SplitFractions.from_config(cfg.get("split")), scaler=check_scaler(cfg.get("scaler", "minmax")),
-                   backtest=backtest_spec(cfg.get("backtest")))
+                   backtest=backtest_spec(cfg.get("backtest")), transform=target_transform(cfg.get("transform")))
 
     def for_requests(self) -> "SeriesSettings":
         """The settings an exported model cleans requests with: quiet days kept (the latest rows are
@@ -146,14 +148,26 @@ class PreparedData:
         )
 
     def inverse_target(self, scaled: np.ndarray) -> np.ndarray:
-        """Scaled model outputs back to original units, keeping their shape."""
+        """Scaled model outputs back to original units (unscaled, then the transform inverted),
+        keeping their shape."""
         values = np.asarray(scaled, dtype=np.float64)
-        return self.target_scaler.inverse_transform(values.reshape(-1, 1)).reshape(values.shape)
+        unscaled = self.target_scaler.inverse_transform(values.reshape(-1, 1)).reshape(values.shape)
+        return self.settings.transform.inverse(unscaled)
+
+    def target_as_input(self, values: np.ndarray) -> np.ndarray:
+        """``[W, 1]`` target values in original units as the target's scaled input column: what a
+        recursive forecast feeds back (univariate, so that column is the only input)."""
+        return self.input_scaler.transform(self.settings.transform.forward(np.asarray(values, dtype=np.float64)))
+
+    @property
+    def linear_target(self) -> bool:
+        """Whether an RMSE on scaled targets times :meth:`target_unit_scale` is the RMSE in original units."""
+        return self.settings.transform.linear
 
     def target_unit_scale(self) -> float:
         """Original units per scaled unit: an RMSE on scaled targets times this is the RMSE in
-        original units (every scaler here is affine)."""
-        ends = self.inverse_target(np.array([0.0, 1.0]))
+        original units (every scaler here is affine; without a transform, see :attr:`linear_target`)."""
+        ends = self.target_scaler.inverse_transform(np.array([[0.0], [1.0]])).ravel()
         return float(abs(ends[1] - ends[0]))
 
 
@@ -169,8 +183,7 @@ def prepare(data_cfg: "Mapping[str, Any] | SeriesSettings", max_points: int | No
     check_windows(task, bounds)
     if settings.backtest is not None:
         check_folds(bounds, settings.backtest, task)
-    input_values = frame[features].to_numpy(dtype=np.float64)
-    target_values = frame[[target]].to_numpy(dtype=np.float64)
+    input_values, target_values = model_values(frame, features, target, settings.transform, source)
     check_magnitudes(np.hstack([target_values, input_values]), [target, *features], source)
     input_scaler, inputs = fit_scaled(settings.scaler, input_values, bounds.train)
     target_scaler, targets = fit_scaled(settings.scaler, target_values, bounds.train)

@@ -19,6 +19,7 @@ from pandas.tseries.frequencies import to_offset
 from sweepcast import checks
 from sweepcast.data.pipeline import SeriesSettings, model_frame, row_step
 from sweepcast.data.sources import parse_rows
+from sweepcast.data.transforms import model_values
 from sweepcast.errors import DataError, SweepcastError
 from sweepcast.export.serving import Serving
 from sweepcast.models.recursive import feed_back
@@ -106,8 +107,8 @@ class Preprocessing(Serving):
         """The next ``horizon`` values after the last row: ``timestamp``, ``step``, ``<target>``."""
         horizon = self.check_horizon(horizon)
         frame = self.frame(rows, name)
-        inputs, target = self.input_scaler, self.target_scaler
-        values = frame[self.features].to_numpy(dtype=np.float64)[-self.task.timestep:]
+        inputs, target, transform = self.input_scaler, self.target_scaler, self.settings.transform
+        values = model_values(frame, self.features, self.target, transform, name)[0][-self.task.timestep:]
         if not np.isfinite(values).all():
             column = self.features[int(np.argwhere(~np.isfinite(values))[0][1])]
             raise DataError(f"{name}: column '{column}' has missing values in the last {self.task.timestep} rows "
@@ -116,10 +117,11 @@ class Preprocessing(Serving):
         outputs = self.task.outputs
         if horizon <= outputs:
             scaled = np.asarray(predict(window), dtype=np.float64).reshape(1, -1)[:, :horizon]
-            forecast = target.inverse_transform(scaled.reshape(-1, 1)).ravel()
+            forecast = transform.inverse(target.inverse_transform(scaled.reshape(-1, 1))).ravel()
         else:  # a one-step univariate model, fed back (max_horizon allowed it)
             forecast = feed_back(lambda w: np.asarray(predict(w)).reshape(len(w), -1)[:, 0], window, horizon,
-                                 target.inverse_transform, inputs.transform).ravel()
+                                 lambda v: transform.inverse(target.inverse_transform(v)),
+                                 lambda v: inputs.transform(transform.forward(v))).ravel()
         step = pd.Timedelta(self.step) if self.step else row_step(frame.index, name)
         stamps = pd.DatetimeIndex([frame.index[-1] + step * k for k in range(1, horizon + 1)])
         return pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"),

@@ -35,5 +35,4 @@ def feed_back(step: OneStep, windows: np.ndarray, horizon: int, to_original: Res
 
 def recursive_forecast(step: OneStep, data: "PreparedData", split: str) -> np.ndarray:
     """``[windows, horizon]`` forecasts in original units for every window of ``split``."""
-    return feed_back(step, data.windows(split), data.horizon, data.target_scaler.inverse_transform,
-                     data.input_scaler.transform)
+    return feed_back(step, data.windows(split), data.horizon, data.inverse_target, data.target_as_input)
