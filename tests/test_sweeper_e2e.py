@@ -256,3 +256,27 @@ def wait_for_second_trial(cwd: Path, process: subprocess.Popen, deadline: float)
             return running[0]
     raise AssertionError(f"the sweep never reached its second trial (exit {process.poll()}):\n"
                          + (cwd / "first.log").read_text()[-3000:])
+
+
+@pytest.mark.slow
+def test_series_auto_runs_the_default_baselines_first_then_each_familys_own_keys(tmp_path: Path) -> None:
+    """search=series_auto (issue 14.5): five enqueued default baselines, then sampled trials whose
+    family keys are drawn only for the family drawn; the winner's command carries them."""
+    done = train(tmp_path, "-m", "search=series_auto", "trainer=smoke", "trainer.max_points=800",
+                 "hydra.sweeper.n_trials=8", timeout=900)
+    assert_ok(done)
+    study = study_of(tmp_path)
+    trials = sorted(study.get_trials(), key=lambda t: t.number)
+    assert [t.params["model"] for t in trials[:5]] == ["persistence", "seasonal_naive", "moving_average", "ets", "gbdt"]
+    assert all(set(t.params) == {"model", "data.timestep", "trainer.learning_rate"} for t in trials[:5])
+    for trial in trials[5:]:
+        family = trial.params["model"]
+        own = {name.split(".")[0] for name in trial.params if name not in ("model", "data.timestep",
+                                                                              "trainer.learning_rate")}
+        assert own <= {family}, (family, trial.params)
+        overrides = trial.user_attrs["overrides"]
+        assert all(f"model.{name.split('.', 1)[1]}=" in " ".join(overrides) for name in trial.params
+                   if name.startswith(f"{family}.") and name != "nhits.pool_sizes")
+    assert states(study) == ["COMPLETE"] * 8
+    best = yaml.safe_load(next((tmp_path / "sweeps").glob("*/best.yaml")).read_text())
+    assert " ".join(study.best_trial.user_attrs["overrides"]) in best["command"]

@@ -51,6 +51,43 @@ def test_grid_top_up_queues_each_missing_point_once(tmp_path: Path) -> None:
     assert values == [1, 2, 3]
 
 
+def test_enqueued_points_run_first_and_once_per_study(tmp_path: Path) -> None:
+    """hydra.sweeper.enqueue (issue 14.5): the default baselines first, never queued again on a top-up."""
+    from sweepcast.sweeper.study import ENQUEUED
+
+    storage = storage_at(tmp_path)
+    study = study_on(storage)
+    space = parse_space(["model=choice(persistence,gbdt,lstm)"], None)
+    distributions = {p.name: distribution(p) for p in space.params}
+    first = [{"model": "persistence"}, {"model": "gbdt"}]
+    assert top_up(study, 3, None, distributions, first) == 3
+    claimed = [claim_next(study, storage, 3) for _ in range(2)]
+    assert [suggest(trial, space)["model"] for trial in claimed] == ["persistence", "gbdt"]
+    assert [trial.user_attrs[ENQUEUED] for trial in claimed] == first
+    for trial in claimed:
+        study.tell(trial, 1.0)
+    assert top_up(study, 5, None, distributions, first) == 2  # a rerun with a larger budget: empty trials only
+    assert sum(t.user_attrs.get(ENQUEUED) is not None for t in study.get_trials()) == 2
+
+
+@pytest.mark.parametrize(("enqueue", "key"), [
+    ([{"model.units": 8}], r"hydra.sweeper.enqueue\[0\].model.units"),
+    ([{"model": "persistence"}, {"model": "arima"}], r"hydra.sweeper.enqueue\[1\].model"),
+    ([{"model": "lstm", "trainer.learning_rate": 1.0}], r"hydra.sweeper.enqueue\[0\].trainer.learning_rate"),
+    ("persistence", r"hydra.sweeper.enqueue"),
+])
+def test_bad_enqueued_points_name_their_key(enqueue: object, key: str) -> None:
+    from sweepcast.sweeper.plan import first_points
+
+    base = {"n_jobs": 1, "mode": "auto", "heartbeat_interval": 10, "grace_period": 30, "max_retry": 2}
+    space = parse_space(["model=choice(persistence,lstm)", "trainer.learning_rate=interval(1e-4,1e-2)"], None)
+    with pytest.raises(ConfigError, match=key):
+        first_points(check_settings({**base, "enqueue": enqueue}), space, None)
+    with pytest.raises(ConfigError, match="a sampled study"):
+        first_points(check_settings({**base, "enqueue": [{"model": "lstm"}]}), space, [{"model": "lstm"}])
+    assert first_points(check_settings({**base, "enqueue": [{"model": "lstm"}]}), space, None) == [{"model": "lstm"}]
+
+
 def test_claims_stop_at_the_budget_and_surplus_is_closed_uncounted(tmp_path: Path) -> None:
     storage = storage_at(tmp_path)
     study = study_on(storage)

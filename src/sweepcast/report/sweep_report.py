@@ -10,6 +10,7 @@ import html
 import itertools
 import logging
 import statistics
+import warnings
 from pathlib import Path
 
 from sweepcast.clock import clock
@@ -59,7 +60,9 @@ def importance_order(sweep: SweepData, swept: list[str]) -> list[str]:
     import optuna  # here, not at the top: Optuna takes ~0.2 s to import; a wrong sweep folder fails first
 
     try:
-        ranked = list(optuna.importance.get_param_importances(sweep.study, params=swept))
+        with warnings.catch_warnings():  # "regimes with less than 2 trials": a conditional space's norm
+            warnings.simplefilter("ignore", UserWarning)
+            ranked = list(optuna.importance.get_param_importances(sweep.study, params=swept))
     except (ValueError, RuntimeError) as err:
         log.info("parameter importances unavailable (%s): heatmaps in study order", err)
         return swept

@@ -90,7 +90,7 @@ def queue_trials(plan: Plan, study: optuna.Study) -> None:
     distributions = {p.name: distribution(p) for p in plan.space.params}
     with queue_lock(plan.storage_url):
         fail_stale(study)
-        queued = top_up(study, plan.n_trials, plan.grid, distributions)
+        queued = top_up(study, plan.n_trials, plan.grid, distributions, plan.first)
     trials = study.get_trials(deepcopy=False)
     done = sum(is_counted(t) for t in trials)
     log.info("%d/%d trials done, %d queued now; sweep folder %s", done, plan.n_trials, queued, plan.sweep_dir)

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sweepcast.errors import SweepcastError
 from sweepcast.sweeper.context import WORKER_ENV
-from sweepcast.sweeper.plan import Plan, custom_search_space, grid_of, trial_budget
+from sweepcast.sweeper.plan import Plan, custom_search_space, first_points, grid_of, trial_budget
 from sweepcast.sweeper.settings import build, check_settings, direction_for
 from sweepcast.sweeper.space import SearchSpace, parse_space
 
@@ -96,7 +96,7 @@ class OptunaSweeper(Sweeper):
         storage = settings.storage or f"sqlite:///{(sweep_dir / 'optuna.db').resolve()}"
         experiment = str(config["tracking"].get("experiment") or config["data"].get("name") or "sweepcast")
         return Plan(settings, space, grid, n_trials, metric, direction_for(metric, settings.direction),
-                    study_name, sweep_dir, storage, config["tracking"], experiment)
+                    study_name, sweep_dir, storage, config["tracking"], experiment, first_points(settings, space, grid))
 
     def job_config(self, overrides: Sequence[str]) -> dict[str, Any]:
         """Compose one job's config as the launcher will, and run the job's own config checks."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,6 +38,7 @@ class Plan:
     storage_url: str
     tracking: dict[str, Any]
     experiment: str
+    first: list[dict[str, Any]] = field(default_factory=list)  # hydra.sweeper.enqueue: tried first, once
 
 
 def grid_of(space: SearchSpace, settings: SweepSettings) -> list[dict[str, Any]] | None:
@@ -49,6 +50,29 @@ def grid_of(space: SearchSpace, settings: SweepSettings) -> list[dict[str, Any]]
         raise ConfigError("hydra.sweeper.mode", "'sample' or 'auto' with a custom_search_space", "grid")
     sampled = settings.mode == "sample" or not space.is_discrete or settings.custom_search_space
     return None if sampled else space.grid()
+
+
+def first_points(settings: SweepSettings, space: SearchSpace, grid: list[dict[str, Any]] | None
+                 ) -> list[dict[str, Any]]:
+    """``hydra.sweeper.enqueue``, checked against the space: each key searched, each value one the
+    space can take. A grid runs every point anyway, so it takes none."""
+    if not settings.enqueue:
+        return []
+    if grid is not None:
+        raise ConfigError("hydra.sweeper.enqueue", "a sampled study (a grid runs every point anyway)",
+                          list(settings.enqueue))
+    by_name = {p.name: p for p in space.params}
+    for i, point in enumerate(settings.enqueue):
+        for name, value in point.items():
+            key = f"hydra.sweeper.enqueue[{i}].{name}"
+            param = by_name.get(name)
+            if param is None:
+                raise ConfigError(key, f"a searched key, one of {tuple(by_name)}", value)
+            if param.discrete and value not in param.choices:
+                raise ConfigError(key, f"one of {param.choices}", value)
+            if not param.discrete and not (isinstance(value, (int, float)) and param.low <= value <= param.high):
+                raise ConfigError(key, f"a number in [{param.low}, {param.high}]", value)
+    return list(settings.enqueue)
 
 
 def trial_budget(settings: SweepSettings, grid: list[dict[str, Any]] | None) -> int:

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from sweepcast import checks
 from sweepcast.errors import ConfigError, SweepcastError
@@ -47,10 +47,11 @@ class SweepSettings:
     grace_period: int
     max_retry: int
     report: bool = True
+    enqueue: tuple[dict[str, Any], ...] = ()  # points tried first, once per study (checked in plan.first_points)
 
 
 def plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
@@ -98,8 +99,18 @@ def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
         n_jobs=integer("n_jobs", 1), max_failure_rate=float(rate), params=params,  # type: ignore[arg-type]
         custom_search_space=text("custom_search_space"), mode=choice("mode", MODES),
         heartbeat_interval=heartbeat, grace_period=grace, max_retry=integer("max_retry", 0),  # type: ignore[arg-type]
-        report=flag("report", True),
+        report=flag("report", True), enqueue=enqueue_points(plain(raw.get("enqueue"))),
     )
+
+
+def enqueue_points(value: Any) -> tuple[dict[str, Any], ...]:
+    """``hydra.sweeper.enqueue``: a list of ``{key: value}`` points (their keys checked against the
+    space once it is parsed)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(point, Mapping) and point for point in value):
+        raise ConfigError("hydra.sweeper.enqueue", "a list of mappings {searched key: value}", value)
+    return tuple(dict(point) for point in value)
 
 
 def direction_for(metric: str, configured: str | None) -> str:

@@ -190,18 +190,26 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+ENQUEUED = "sweepcast_enqueued"  # user attribute of a trial queued from hydra.sweeper.enqueue: its point
+
+
 def top_up(study: optuna.Study, n_trials: int, grid: Sequence[dict[str, Any]] | None,
-           distributions: dict[str, Any]) -> int:
+           distributions: dict[str, Any], first: Sequence[dict[str, Any]] = ()) -> int:
     """Queue WAITING trials until ``n_trials`` slots exist; return how many were queued.
 
     A grid queues its missing points in order (points already run or queued are skipped); a
-    sampled study queues empty trials whose parameters the sampler draws when they are claimed."""
+    sampled study queues the ``first`` points it has not queued before (each once per study,
+    whatever its outcome), then empty trials whose parameters the sampler draws when claimed."""
     trials = study.get_trials(deepcopy=False)
     free = n_trials - sum(holds_slot(t) for t in trials)
     if free <= 0:
         return 0
     if grid is None:
-        for _ in range(free):
+        queued_before = [t.user_attrs.get(ENQUEUED) for t in trials]
+        fresh = [point for point in first if point not in queued_before][:free]
+        for point in fresh:
+            study.enqueue_trial(point, user_attrs={ENQUEUED: point}, skip_if_exists=False)
+        for _ in range(free - len(fresh)):
             study.enqueue_trial({}, skip_if_exists=False)
         return free
     taken = [t.params for t in trials if holds_slot(t)]
