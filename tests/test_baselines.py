@@ -123,3 +123,13 @@ def test_the_default_seasonal_period_is_a_day_cut_to_the_training_split(tiny, ca
         default = forecast({"name": "seasonal_naive", "period": None}, tiny)
     assert np.array_equal(default, forecast({"name": "seasonal_naive", "period": 18}, tiny))
     assert "one day is 1440 steps, more than the training split's 18 rows; using 18" in caplog.text
+
+
+def test_a_period_can_be_a_duration_in_the_datas_steps(tiny) -> None:
+    """Issue 14.8: model.period=5min on one-minute rows is 5 rows; a duration off the step is refused."""
+    assert np.array_equal(forecast({"name": "seasonal_naive", "period": "5min"}, tiny),
+                          forecast({"name": "seasonal_naive", "period": 5}, tiny))
+    with pytest.raises(ConfigError, match=r"model.period.*whole number of the data's 0 days 00:01:00 steps"):
+        forecast({"name": "seasonal_naive", "period": "90s"}, tiny)
+    with pytest.raises(ConfigError, match="model.period"):
+        validate_model({"name": "seasonal_naive", "period": "weekly"})

@@ -91,8 +91,20 @@ def test_reindex_fills_absent_minutes() -> None:
 
 def test_reindex_refuses_off_grid_timestamps() -> None:
     df = frame(["2020-01-01 12:00", "2020-01-01 12:00:30", "2020-01-01 12:02"], y=[1, 2, 3])
-    with pytest.raises(DataError, match="not on the 1min grid"):
+    with pytest.raises(DataError, match="not on the 1min grid.*data.clean.resample=mean"):
         reindex_to_frequency(df, "1min", 0.0, "crafted")
+
+
+@pytest.mark.parametrize(("how", "expected"), [("mean", [1.5, 0.0, 3.0]), ("sum", [3.0, 0.0, 3.0]),
+                                               ("last", [2.0, 0.0, 3.0]), ("max", [2.0, 0.0, 3.0])])
+def test_resample_aggregates_off_grid_readings_into_each_step(how: str, expected: list[float]) -> None:
+    """Issue 14.8: a sensor's off-grid readings land in [t, t + freq) labelled t; an empty step is filled."""
+    df = frame(["2020-01-01 12:00:10", "2020-01-01 12:04:50", "2020-01-01 12:11:00"], y=[1, 2, 3])
+    out, report = clean(df, CleanSpec(freq="5min", resample=how, fill_value=0.0, nan="error"), "sensor")
+    assert out.index.tolist() == list(pd.date_range("2020-01-01 12:00", periods=3, freq="5min"))
+    assert out["y"].tolist() == expected and report.filled_rows == 1
+    nan_filled, _ = clean(df, CleanSpec(freq="5min", resample=how, fill_value=None, nan="interpolate"), "sensor")
+    assert nan_filled["y"].iloc[1] == pytest.approx((expected[0] + expected[2]) / 2)
 
 
 def test_infer_frequency_uses_most_common_step_despite_gaps() -> None:
@@ -127,8 +139,14 @@ def test_nothing_left_is_an_error() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "key"),
-    [("duplicates", "median", "data.clean.duplicates"), ("nan", "guess", "data.clean.nan"), ("freq", "every minute", "data.clean.freq")],
+    [("duplicates", "median", "data.clean.duplicates"), ("nan", "guess", "data.clean.nan"), ("freq", "every minute", "data.clean.freq"),
+     ("resample", "median", "data.clean.resample")],
 )
 def test_bad_policies_name_their_key(field: str, value: str, key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         CleanSpec(**{field: value}).validate()
+
+
+def test_resample_needs_a_grid() -> None:
+    with pytest.raises(ConfigError, match="data.clean.resample.*data.clean.freq"):
+        CleanSpec(freq=None, resample="mean").validate()

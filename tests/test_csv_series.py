@@ -74,3 +74,25 @@ def test_offsets_that_change_within_a_file_become_one_utc_clock(tmp_path) -> Non
     path.write_text("timestamp,value\n2024-03-31T00:30:00+01:00,1\n2024-03-31T03:30:00+02:00,2\n")
     frame = read_series_csv(path)
     assert [str(t) for t in frame.index] == ["2024-03-30 23:30:00", "2024-03-31 01:30:00"]
+
+
+def test_an_off_grid_sensor_file_points_at_resampling_and_resamples(tmp_path) -> None:
+    """Issue 14.8: readings every ~5 minutes at jittered times fail on the inferred grid, naming
+    data.clean.resample; with data.clean.freq=5min and resample=mean they become a 5-minute series."""
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from sweepcast.data.pipeline import prepare
+    from sweepcast.errors import DataError
+
+    rng = np.random.default_rng(0)
+    stamps = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(600) * 300 + rng.integers(0, 240, 600), unit="s")
+    path = tmp_path / "sensor.csv"
+    pd.DataFrame({"timestamp": stamps, "value": rng.normal(20, 2, 600)}).to_csv(path, index=False)
+    cfg = {"source": "csv_series", "path": str(path), "target": "value", "timestep": 12,
+           "clean": {"freq": "infer", "fill_value": None, "nan": "interpolate"}}
+    with pytest.raises(DataError, match="not on the inferred .* grid.*data.clean.resample=mean"):
+        prepare(cfg)
+    data = prepare({**cfg, "clean": {"freq": "5min", "resample": "mean", "fill_value": None, "nan": "interpolate"}})
+    assert len(data.frame) == 600 and (data.frame.index.to_series().diff().dropna() == pd.Timedelta("5min")).all()

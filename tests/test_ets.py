@@ -84,3 +84,9 @@ def test_too_short_a_split_drops_the_default_season_and_refuses_an_explicit_one(
 def test_bad_ets_settings_name_their_key(spec: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         validate_model({"name": "ets", **spec})
+
+
+def test_a_daily_season_given_as_a_duration(tmp_path: Path) -> None:
+    data = prepared(seasonal_series(tmp_path))
+    model = build_model({"name": "ets", "period": "1D"}, (12, 1), 1)
+    assert model.fit(data, seed=0)["period"] == 24

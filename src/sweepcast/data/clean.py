@@ -9,7 +9,9 @@ sent to MLflow as ``clean_*`` metrics):
 3. **dead days** — calendar days whose summed ``dead_day_columns`` fall below
    ``dead_day_threshold`` — are dropped, as the livestream study did;
 4. **reindex** to every ``freq`` step (``infer``: the most common step) between the first and
-   last timestamp, filling absent steps with ``fill_value`` (null: leave them NaN for step 5).
+   last timestamp, filling absent steps with ``fill_value`` (null: leave them NaN for step 5);
+   with ``resample`` (``mean``, ``sum``, ``first``, ``last``, ``min``, ``max``) readings at any
+   times are aggregated into the grid's steps instead of refused when off it.
    A dead day inside the span therefore comes back as filled steps (no broadcast = no
    viewers); dead days at either end are trimmed away;
 5. **NaN cells** become 0 (``zero``, right for per-minute counts), are forward-filled
@@ -33,6 +35,7 @@ from sweepcast.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 DUPLICATE_POLICIES = ("mean", "sum", "first", "last", "error")
+RESAMPLE = ("mean", "sum", "first", "last", "min", "max")  # how readings in one grid step are aggregated
 NAN_POLICIES = ("zero", "ffill", "interpolate", "drop", "error")
 
 
@@ -46,6 +49,7 @@ class CleanSpec:
     dead_day_threshold: float | None = None
     freq: str | None = "1min"
     fill_value: float | None = 0.0
+    resample: str | None = None  # aggregate off-grid readings onto the freq grid (null: refuse them)
 
     def validate(self, prefix: str = "data.clean") -> None:
         checks.choice(f"{prefix}.duplicates", self.duplicates, DUPLICATE_POLICIES)
@@ -55,6 +59,11 @@ class CleanSpec:
                 f"{prefix}.dead_day_columns", "a non-empty list when dead_day_threshold is set",
                 list(self.dead_day_columns),
             )
+        if self.resample is not None:
+            checks.choice(f"{prefix}.resample", self.resample, RESAMPLE)
+            if self.freq is None:
+                raise ConfigError(f"{prefix}.resample", "null unless data.clean.freq names a grid (e.g. 5min)",
+                                  self.resample)
         if self.freq is not None and self.freq != "infer":
             try:
                 to_offset(self.freq)
@@ -102,7 +111,9 @@ def clean(frame: pd.DataFrame, spec: CleanSpec, source: str) -> tuple[pd.DataFra
             frame, spec.dead_day_columns, spec.dead_day_threshold, source
         )
     _require_rows(frame, source, report)
-    if spec.freq is not None:
+    if spec.freq is not None and spec.resample is not None:
+        frame, report.filled_rows = resample_to_frequency(frame, spec.freq, spec.resample, spec.fill_value, source)
+    elif spec.freq is not None:
         frame, report.filled_rows = reindex_to_frequency(frame, spec.freq, spec.fill_value, source)
     frame, report.nan_cells, report.nan_rows_dropped = handle_nan(frame, spec.nan, source)
     _require_rows(frame, source, report)
@@ -198,10 +209,28 @@ def reindex_to_frequency(
         grid = freq if freq != "infer" else f"inferred {offset.freqstr}"
         raise DataError(
             f"{source}: timestamp {stamp} is not on the {grid} grid starting at {start}; "
-            f"set data.clean.freq to the data's frequency, or null to keep timestamps as they are"
+            f"set data.clean.resample=mean (or sum, last, ...) to aggregate the readings onto that grid, "
+            f"data.clean.freq to the data's frequency, or null to keep timestamps as they are"
         )
     filled = frame.reindex(full, fill_value=np.nan if fill_value is None else fill_value)
     return filled, len(full) - len(frame)
+
+
+def resample_to_frequency(frame: pd.DataFrame, freq: str, how: str, fill_value: float | None,
+                          source: str) -> tuple[pd.DataFrame, int]:
+    """Readings at any times -> one row per ``freq`` step (bins ``[t, t + freq)`` labelled ``t``,
+    aligned to midnight), aggregated by ``how``; steps without a reading get ``fill_value`` (null:
+    NaN, for the NaN policy). Returns the frame and the empty steps."""
+    offset = infer_frequency(frame.index, source) if freq == "infer" else to_offset(freq)
+    bins = frame.resample(offset, origin="start_day")
+    binned = bins.sum(min_count=1) if how == "sum" else getattr(bins, how)()  # an empty step is NaN, not 0
+    empty = int(binned.isna().all(axis=1).sum())
+    if fill_value is not None:
+        binned = binned.fillna(fill_value)
+    binned.index.name = frame.index.name
+    log.info("%s: %d readings resampled into %d steps of %s (%s), %d empty", source, len(frame), len(binned),
+             offset.freqstr, how, empty)
+    return binned, empty
 
 
 def infer_frequency(index: pd.DatetimeIndex, source: str) -> pd.DateOffset:

@@ -11,7 +11,8 @@ The forecast ``k`` steps after the last observed row ``t`` is
 damped by ``phi``, additive season of ``m`` rows; Hyndman & Athanasopoulos, FPP3 8.3);
 ``tests/test_ets.py`` checks it against statsmodels' own ``forecast`` at the training split's end.
 
-``period: null`` is one day of the data's steps (like seasonal naive). Seasonality needs two
+``period: null`` is one day of the data's steps (like seasonal naive); a duration (``7D``)
+becomes a whole number of the data's steps. Seasonality needs two
 full periods in the training split: with the default period and a shorter split (a smoke run's
 1,400 one-minute rows) the season is dropped and the log says so; an explicit period that does
 not fit is an error.
@@ -28,8 +29,8 @@ import numpy as np
 from sweepcast import checks
 from sweepcast.errors import ConfigError
 from sweepcast.models.baselines import series
-from sweepcast.models.seasonal_naive import one_day
-from sweepcast.models.spec import check_keys, positive_int
+from sweepcast.models.seasonal_naive import one_day, period_rows, period_value
+from sweepcast.models.spec import check_keys
 
 if TYPE_CHECKING:
     from sweepcast.data.pipeline import PreparedData
@@ -43,11 +44,11 @@ COMPONENTS = ("add", None)  # additive only: counts and rates reach zero, where 
 
 def validate(spec: Mapping[str, Any]) -> dict[str, Any]:
     check_keys(spec, KEYS)
-    period = None if spec.get("period") is None else positive_int(spec, "period")
+    period = period_value(spec)
     for key in ("trend", "seasonal"):
         if spec.get(key, "add") not in COMPONENTS:
             raise ConfigError(f"model.{key}", "add or null", spec.get(key))
-    if period is not None and period < 2 and spec.get("seasonal", "add"):
+    if isinstance(period, int) and period < 2 and spec.get("seasonal", "add"):
         raise ConfigError("model.period", "at least 2 rows for a seasonal ETS (or model.seasonal=null)", period)
     return {"period": period, "trend": spec.get("trend", "add"),
             "damped": checks.boolean("model.damped", spec.get("damped", True)),
@@ -55,7 +56,7 @@ def validate(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ETS:
-    def __init__(self, period: int | None, trend: str | None, damped: bool, seasonal: str | None) -> None:
+    def __init__(self, period: int | str | None, trend: str | None, damped: bool, seasonal: str | None) -> None:
         self.period, self.trend, self.damped, self.seasonal = period, trend, damped and trend is not None, seasonal
         self.states: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # level, trend, season per row
         self.phi = 1.0
@@ -96,6 +97,10 @@ class ETS:
         if not self.seasonal:
             return None
         if self.period is not None:
+            self.period = period_rows(self.period, data)
+            if self.period < 2:
+                raise ConfigError("model.period", "at least 2 rows for a seasonal ETS (or model.seasonal=null)",
+                                  self.period)
             if 2 * self.period > train:
                 raise ConfigError("model.period", f"at most half the training split's {train} rows (two seasons "
                                   "to estimate one), or model.seasonal=null", self.period)

@@ -2,7 +2,8 @@
 
 ``period: null`` (the default) is one day of the data's steps (1440 for minutes, 48 for half
 hours), cut to the training split's length when the split is shorter (a smoke run's 1,400 rows);
-the log says which. An explicit period longer than the training split stays an error.
+the log says which. An explicit period longer than the training split stays an error. A period
+may be a duration (``7D``, ``12h``): a whole number of the data's steps, said in the log.
 """
 
 from __future__ import annotations
@@ -28,27 +29,55 @@ KIND = "baseline"
 KEYS = ("name", "period")
 
 
-def validate(spec: Mapping[str, Any]) -> int | None:
+def validate(spec: Mapping[str, Any]) -> int | str | None:
     check_keys(spec, KEYS)
-    return None if spec.get("period") is None else positive_int(spec, "period")
+    return period_value(spec)
+
+
+def period_value(spec: Mapping[str, Any]) -> int | str | None:
+    """``model.period``: rows (an int), a duration such as ``1D`` or ``12h`` (converted with the
+    data's step once it is read: :func:`period_rows`), or null."""
+    value = spec.get("period")
+    if isinstance(value, str):
+        try:
+            if pd.Timedelta(value) > pd.Timedelta(0):
+                return value
+        except ValueError:
+            pass
+        raise ConfigError("model.period", "a number of rows or a duration such as 1D, 7D or 12h", value)
+    return None if value is None else positive_int(spec, "period")
+
+
+def period_rows(period: int | str, data: "PreparedData") -> int:
+    """A period in rows: a duration becomes a whole number of the data's steps, or an error."""
+    if not isinstance(period, str):
+        return period
+    step = row_step(pd.DatetimeIndex(data.frame.index), data.source)
+    rows = pd.Timedelta(period) / step
+    if rows < 1 or rows != int(rows):
+        raise ConfigError("model.period", f"a whole number of the data's {step} steps ({rows:g} here)", period)
+    log.info("model.period: %s = %d steps of %s", period, int(rows), step)
+    return int(rows)
 
 
 def check_task(spec: Mapping[str, Any], task: "ForecastTask") -> None:
     """Step ``k`` (1-based) reads the value ``period`` rows before its target, ``period - k + 1``
-    rows back from the window's last row: beyond ``period`` steps ahead that value is in the future."""
-    if spec.get("period") is not None and spec["period"] < task.horizon:
+    rows back from the window's last row: beyond ``period`` steps ahead that value is in the future.
+    A duration is checked once the data's step is known."""
+    if isinstance(spec.get("period"), int) and spec["period"] < task.horizon:
         raise ConfigError("model.period", f"at least data.horizon={task.horizon} (a season must be observed to repeat it)",
                           spec["period"])
 
 
 class SeasonalNaive:
-    def __init__(self, period: int | None) -> None:
-        self.period = period
+    def __init__(self, period: int | str | None) -> None:
+        self.period: Any = period
 
     def fit(self, data: "PreparedData", seed: int) -> dict[str, float]:
         train = data.bounds.length("train")
         if self.period is None:
             self.period = default_period(data, train)
+        self.period = period_rows(self.period, data)
         check_task({"period": self.period}, data.task)
         if self.period > train:
             raise ConfigError("model.period", f"at most the training split's {train} rows", self.period)
