@@ -217,3 +217,25 @@ def test_the_summary_marks_swept_keys_with_the_best_trials_value(tmp_path: Path)
     assert "timestep 30" not in summary and "timestep 10," not in summary
     assert "<tr><td>model.dropout</td><td>float[0.0, 0.5]</td><td>0.304</td></tr>" in summary
     assert "<tr><td>data.timestep</td><td>{10, 30, 60}</td><td>10</td></tr>" in summary
+
+
+def test_the_summary_says_whether_the_winner_beats_the_best_baseline_and_backtests_show_their_spread() -> None:
+    """Issue 14.9: a line against the sweep's best baseline trial (or persistence), and cv bars with error bars."""
+    from sweepcast.report.sweep_data import TrialRow
+    from sweepcast.report.sweep_report import against_baselines
+    from sweepcast.tracking.views import RunView
+
+    def row(number: int, family: str, test: float, cv: float | None = None) -> TrialRow:
+        metrics = {"test_rmse": test, "baseline_test_rmse": 12.0,
+                   **({"cv_val_rmse": cv, "cv_val_rmse_std": 0.5, "cv_folds": 3.0} if cv is not None else {})}
+        run = RunView(str(number), None, "0", "FINISHED", "", {"model.name": family}, metrics, {"model_family": family})
+        return TrialRow(number, "COMPLETE", test, {"model": family}, f"model={family}", 1.0, run)
+
+    lstm, gbdt, ets = row(3, "lstm", 9.0, 9.5), row(1, "gbdt", 10.0, 9.8), row(2, "ets", 11.0)
+    assert against_baselines([lstm, gbdt, ets], lstm) == ("the winner (lstm) has test RMSE 9 against 10 for the best "
+                                                          "baseline trial (gbdt, trial 1): 10.0 % better")
+    assert against_baselines([lstm], lstm).endswith("persistence on the same windows: 25.0 % better")
+    assert "worse" in against_baselines([gbdt, row(4, "lstm", 12.0)], row(4, "lstm", 12.0))
+    spread = figures.backtest_spread([ets, gbdt, lstm], ["model"])
+    assert list(spread.data[0].x) == [9.5, 9.8] and list(spread.data[0].error_x.array) == [0.5, 0.5]
+    assert figures.backtest_spread([ets], ["model"]) is None  # no backtest: no chart

@@ -164,6 +164,26 @@ def config_bars(trials: list[TrialRow], swept: list[str], key: str, title: str, 
     return figure
 
 
+def backtest_spread(trials: list[TrialRow], swept: list[str]) -> go.Figure | None:
+    """Per finished trial with a backtest: ``cv_val_rmse`` with ± one standard deviation over its
+    folds, best on top, so a configuration that won by luck on one fold shows its spread."""
+    rows = [t for t in trials if t.state == "COMPLETE" and t.metric("cv_val_rmse") is not None
+            and math.isfinite(t.metric("cv_val_rmse") or math.nan)]
+    if not rows:
+        return None
+    rows.sort(key=lambda t: t.metric("cv_val_rmse") or 0.0)
+    names = [wrapped(label(t, swept)) for t in rows]
+    folds = int(rows[0].metric("cv_folds") or 0)
+    figure = go.Figure(go.Bar(y=names, x=[t.metric("cv_val_rmse") for t in rows], orientation="h",
+                              name="cv_val_rmse", marker_color="#72b7b2", hovertext=[t.overrides for t in rows],
+                              error_x={"type": "data", "array": [t.metric("cv_val_rmse_std") or 0.0 for t in rows]}))
+    lines = max(name.count("<br>") + 1 for name in names)
+    figure.update_layout(title=f"backtest: validation RMSE over {folds} folds (mean ± std, best first)",
+                         xaxis_title="cv_val_rmse", **LAYOUT, height=170 + len(names) * (14 * lines + 14),
+                         yaxis={"type": "category", "autorange": "reversed", "automargin": True})
+    return figure
+
+
 def family_comparison(trials: list[TrialRow], metric: str) -> go.Figure | None:
     """The optimized metric per model family (box of all trials, best marked) when several ran."""
     finished = [t for t in trials if t.state == "COMPLETE" and t.value is not None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import itertools
 import logging
+import math
 import statistics
 import warnings
 from pathlib import Path
@@ -88,7 +89,11 @@ def header(sweep: SweepData) -> Section:
         ("trials", ", ".join(f"{n} {s.lower()}" for s, n in states.items() if n) or "none"),
     ]
     if top is not None:
-        rows += [("best", f"{top.value:.6g} (trial {top.number})"),
+        rows += [("best", f"{top.value:.6g} (trial {top.number})")]
+        verdict = against_baselines(best, top)
+        if verdict:
+            rows.append(("against baselines", verdict))
+        rows += [
                  ("reproduce", str(sweep.best.get("command") or f"python train.py {top.overrides}"))]
     if starts and ends:
         rows.append(("time", f"{clock((max(ends) - min(starts)).total_seconds())} in all, "
@@ -106,6 +111,27 @@ def header(sweep: SweepData) -> Section:
     if not best:
         body += paragraph("No trial has finished yet: nothing to compare. Failed trials' reasons are in trials.csv.", "note")
     return Section("Summary", body)
+
+
+def against_baselines(finished: list[TrialRow], top: TrialRow) -> str | None:
+    """Does the winner beat the best baseline on test RMSE, and by how much? The sweep's own
+    baseline trials when it ran any, else the run's persistence on the same windows."""
+    won = top.metric("test_rmse")
+    if won is None or not math.isfinite(won):
+        return None
+    baselines = [t for t in finished if t.family in FAMILIES and not is_network(t.family) and t is not top
+                 and t.metric("test_rmse") is not None]
+    if baselines:
+        best = min(baselines, key=lambda t: t.metric("test_rmse") or math.inf)
+        name, value = f"the best baseline trial ({best.family}, trial {best.number})", best.metric("test_rmse")
+    elif top.metric("baseline_test_rmse") is not None:
+        name, value = "persistence on the same windows", top.metric("baseline_test_rmse")
+    else:
+        return None
+    margin = 1 - won / value  # type: ignore[operator]
+    word = "better" if margin > 0 else "worse"
+    return (f"the winner ({top.family}) has test RMSE {won:.4g} against {value:.4g} for {name}: "
+            f"{abs(100 * margin):.1f} % {word}")
 
 
 def best_value(top: TrialRow | None, key: str) -> str:
@@ -182,7 +208,8 @@ def configurations(sweep: SweepData) -> Section:
             run_baseline_lines(sweep.trials, key, task.run_baselines)
         charts.append(figures.config_bars(sweep.trials, swept, key, title, lower_is_better, lines))
     family = figures.family_comparison(sweep.trials, sweep.metric)
-    section.figures = [f for f in (*charts, family) if f is not None]
+    spread = figures.backtest_spread(sweep.trials, swept)
+    section.figures = [f for f in (*charts, spread, family) if f is not None]
     if not section.figures:
         section.html = paragraph("No finished trial with logged metrics.", "note")
     return section
@@ -208,7 +235,9 @@ def optuna_plots(sweep: SweepData) -> Section:
             notes.append(f"{name.removeprefix('plot_').replace('_', ' ')} needs two finished trials and a swept parameter")
             continue
         try:
-            figure = getattr(vis, name)(sweep.study)
+            with warnings.catch_warnings():  # "regimes with less than 2 trials": a conditional space's norm
+                warnings.simplefilter("ignore", UserWarning)
+                figure = getattr(vis, name)(sweep.study)
         except (ValueError, RuntimeError) as err:
             notes.append(f"{name}: {err}")
             continue
