@@ -6,6 +6,7 @@
     python -m sweepcast report sweeps/<name> [--pairs model.units:model.dropout]
     python -m sweepcast explore data=livestream [more overrides] [--out page.html] [--mlflow]
     python -m sweepcast ui [--host 127.0.0.1] [--port 5000] [--workers N]
+    python -m sweepcast ensemble sweeps/<name> --top 5 [--weights equal|inverse_val]
 
 A user error prints one ``error:`` line and exits with status 2, like ``train.py``.
 """
@@ -59,6 +60,13 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--tracking-uri", help=f"MLflow store (default $MLFLOW_TRACKING_URI, else {DEFAULT_STORE})")
     export.add_argument("--force", action="store_true", help="replace an existing --to folder")
 
+    ensemble = verbs.add_parser("ensemble", help="average the forecasts of a sweep's K best trials, scored and "
+                                                 "logged as a run")
+    ensemble.add_argument("sweep", type=Path, help="a sweep folder, sweeps/<study_name>")
+    ensemble.add_argument("--top", type=int, required=True, help="members: the K best finished trials with a model")
+    ensemble.add_argument("--weights", default="equal", help="equal (default) or inverse_val (1 / val_rmse)")
+    ensemble.add_argument("--tracking-uri", help=f"MLflow store (default $MLFLOW_TRACKING_URI, else {DEFAULT_STORE})")
+
     predict = verbs.add_parser("predict", help="forecast the steps after the last row of a raw data file")
     predict.add_argument("model", type=Path, help="an exported model folder")
     predict.add_argument("--input", type=Path, required=True, help="CSV in the training data's layout")
@@ -109,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_explore(args.overrides, args.out, args.mlflow, args.tracking_uri)
         elif args.verb == "ui":
             return ui(args)
+        elif args.verb == "ensemble":
+            ensemble(args)
         else:
             predict(args)
     except SweepcastError as err:
@@ -145,6 +155,20 @@ def check_port_free(host: str, port: int) -> None:
     except OSError as err:
         raise SweepcastError(f"--port {port}: cannot listen on {host} ({err.strerror or err}); stop what uses it or "
                              "pick another --port") from None
+
+
+def ensemble(args: argparse.Namespace) -> None:
+    from sweepcast.ensembles import WEIGHTS, build  # here, not at the top: MLflow and TensorFlow
+
+    if args.top < 1:
+        raise SweepcastError(f"--top: expected an integer >= 1, got {args.top}")
+    if args.weights not in WEIGHTS:
+        raise SweepcastError(f"--weights: expected one of {WEIGHTS}, got {args.weights!r}")
+    uri = tracking.existing_store(args.tracking_uri)
+    tracking.use_store({"uri": uri})
+    run_id, metrics = build(args.sweep, args.top, args.weights, uri)
+    log.info("ensemble run %s: val RMSE %.4g, test RMSE %.4g, skill over persistence %.3f", run_id,
+             metrics["val_rmse"], metrics["test_rmse"], metrics["skill"])
 
 
 def export(args: argparse.Namespace) -> None:

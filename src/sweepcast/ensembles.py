@@ -1,0 +1,125 @@
+"""Top-k ensembles of a sweep: the K best finished trials' forecasts averaged, scored like a run.
+
+``python -m sweepcast ensemble sweeps/<name> --top K [--weights equal|inverse_val]`` ranks the
+sweep's finished trial runs that logged a model by the study's metric, rebuilds each member's
+data from its own logged config (members may differ in lookback or inputs: each windows the
+series itself) and loads its network, forecasts the validation and test windows, and averages
+them: equally, or weighted by the inverse of each member's validation RMSE. Every member is
+scored on the same target rows (validation and test windows read their history from the split
+before, whatever the timestep), which is checked, as is that all were trained on the same data.
+The ensemble is logged as its own run, ``ensemble top K of <study>``, tagged
+``ensemble_members`` (the member run ids, best first) and ``ensemble_weights``, with the task's
+usual metrics, curves and files, so the sweep's report and ``export --experiment`` see it beside
+the trials. A series task only; baselines log no model and are never members.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sweepcast import tracking
+from sweepcast.errors import SweepcastError
+from sweepcast.fitting import predict_split
+from sweepcast.tasks import load_task
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = ("equal", "inverse_val")
+MEMBERS_TAG, WEIGHTS_TAG = "ensemble_members", "ensemble_weights"
+
+
+@dataclass
+class Member:
+    run_id: str
+    name: str
+    value: float  # the study's metric
+    val_rmse: float
+    config: dict[str, Any]
+    model_uri: str
+    fingerprint: str
+
+
+def members(store: Any, folder: Path, top: int) -> tuple[list[Member], str, str, str]:
+    """The ``top`` best finished trial runs with a model: (members, study label, metric, experiment id)."""
+    from sweepcast.export.select import finished_runs, sweep_scope  # MLflow-backed; imported when used
+
+    if top < 1:
+        raise SweepcastError(f"--top: expected an integer >= 1, got {top}")
+    scope = sweep_scope(store, folder, None, None)
+    ranked = [run for run in finished_runs(store, scope) if "model_uri" in run.tags and MEMBERS_TAG not in run.tags
+              and math.isfinite(run.metrics.get(scope.metric, math.nan))]
+    if len(ranked) < top:
+        raise SweepcastError(f"{scope.label}: {len(ranked)} finished trial run(s) with a logged model and "
+                             f"'{scope.metric}', fewer than --top {top} (baselines log no model)")
+    ranked.sort(key=lambda run: run.metrics[scope.metric], reverse=scope.direction == "maximize")
+    chosen = []
+    for run in ranked[:top]:
+        config = yaml.safe_load(tracking.run_text(run.run_id, "config.yaml"))
+        chosen.append(Member(run.run_id, run.name or run.run_id, float(run.metrics[scope.metric]),
+                             float(run.metrics.get("val_rmse", math.nan)), config, run.tags["model_uri"],
+                             run.tags.get("data_fingerprint", "")))
+    if len({m.fingerprint for m in chosen}) > 1:
+        raise SweepcastError(f"{scope.label}: the top {top} runs were trained on different data (data fingerprints "
+                             f"{sorted({m.fingerprint for m in chosen})}); their forecasts do not average")
+    return chosen, scope.label, scope.metric, ranked[0].experiment_id
+
+
+def weights_of(chosen: list[Member], how: str) -> np.ndarray:
+    if how not in WEIGHTS:
+        raise SweepcastError(f"--weights: expected one of {WEIGHTS}, got {how!r}")
+    raw = np.ones(len(chosen)) if how == "equal" else np.array([1.0 / m.val_rmse for m in chosen])
+    if not np.isfinite(raw).all() or raw.sum() <= 0:
+        raise SweepcastError("--weights inverse_val: every member needs a finite, positive val_rmse")
+    return raw / raw.sum()
+
+
+def member_forecasts(member: Member) -> tuple[Any, dict[str, np.ndarray]]:
+    """The member's own data (from its config) and its validation and test forecasts in original units."""
+    config = member.config
+    task = load_task(str(config["data"].get("task", "series")))
+    if task.name != "series":
+        raise SweepcastError(f"run {member.run_id}: ensembles average series forecasts, this run's task is "
+                             f"{task.name}")
+    data = task.prepare(task.settings(config["data"]), (config.get("trainer") or {}).get("max_points"))
+    model = tracking.load_logged_model(member.model_uri)
+    batch = int((config.get("trainer") or {}).get("batch_size", 256))
+    return data, {split: predict_split(model, data, split, batch) for split in ("val", "test")}
+
+
+def build(folder: Path, top: int, how: str, uri: str) -> tuple[str, dict[str, float]]:
+    """Score the ensemble and log its run; (run id, metrics)."""
+    from sweepcast.job import log_evaluation  # the one place that logs an Evaluation through the tracking layer
+
+    store = tracking.reader(uri)
+    chosen, label, metric, experiment_id = members(store, folder, top)
+    weights = weights_of(chosen, how)
+    forecasts, first = [], None
+    for member in chosen:
+        data, predicted = member_forecasts(member)
+        if first is not None and any(predicted[s].shape != forecasts[0][s].shape or not np.array_equal(
+                data.target_matrix(s), first.target_matrix(s)) for s in ("val", "test")):
+            raise SweepcastError(f"run {member.run_id} forecasts other target rows than run {chosen[0].run_id} "
+                                 "(another data split, max_points or horizon): its forecasts do not average")
+        first = first or data
+        forecasts.append(predicted)
+        log.info("member %s (%s = %.6g, weight %.3f)", member.name, metric, member.value, weights[len(forecasts) - 1])
+
+    def predict(split: str) -> np.ndarray:
+        return np.tensordot(weights, np.stack([f[split] for f in forecasts]), axes=1)
+
+    task = load_task("series")
+    evaluation = task.evaluate(first, predict, {"members": float(len(chosen))}, "cdn")
+    tags = {MEMBERS_TAG: ",".join(m.run_id for m in chosen), WEIGHTS_TAG: how, "model_family": "ensemble",
+            "data_fingerprint": chosen[0].fingerprint, "ensemble_of": label}
+    with tracking.start_run(experiment_id, f"ensemble top {top} of {label}", tags) as run_id:
+        tracking.log_json({"members": [{"run_id": m.run_id, "name": m.name, metric: m.value, "weight": float(w)}
+                                       for m, w in zip(chosen, weights)], "weights": how}, "ensemble.json")
+        log_evaluation(evaluation)
+    return run_id, evaluation.metrics

@@ -1,0 +1,59 @@
+"""Top-k ensembles (issue 14.6): members across lookbacks, the ensemble of one is that member,
+bad requests are one line and exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sweepcast.ensembles import Member, weights_of
+from sweepcast.errors import SweepcastError
+from tests.test_train_e2e import assert_ok, runs, train
+
+
+def member(val_rmse: float) -> Member:
+    return Member("r", "r", val_rmse, val_rmse, {}, "runs:/r/model", "f")
+
+
+def test_weights_are_equal_or_inverse_to_validation_rmse() -> None:
+    assert np.allclose(weights_of([member(1.0), member(3.0)], "equal"), [0.5, 0.5])
+    assert np.allclose(weights_of([member(1.0), member(3.0)], "inverse_val"), [0.75, 0.25])
+    with pytest.raises(SweepcastError, match="--weights"):
+        weights_of([member(1.0)], "median")
+    with pytest.raises(SweepcastError, match="finite, positive val_rmse"):
+        weights_of([member(float("nan"))], "inverse_val")
+
+
+def ensemble(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sweepcast", "ensemble", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_an_ensemble_of_members_with_different_lookbacks_is_scored_and_logged(tmp_path: Path) -> None:
+    assert_ok(train(tmp_path, "-m", "trainer=smoke", "trainer.max_points=800", "model.units=8", "data.timestep=10,20",
+                    timeout=600))
+    (sweep,) = (tmp_path / "sweeps").iterdir()
+    trials = sorted((r for r in runs(tmp_path) if "data.timestep" in r.data.params),
+                    key=lambda r: r.data.metrics["val_rmse"])
+    one = ensemble(tmp_path, str(sweep), "--top", "1")
+    assert one.returncode == 0, one.stderr[-2000:]
+    solo = next(r for r in runs(tmp_path) if r.data.tags.get("ensemble_members") == trials[0].info.run_id)
+    for key in ("val_rmse", "test_rmse", "baseline_test_rmse"):  # the ensemble of one member is that member
+        assert solo.data.metrics[key] == pytest.approx(trials[0].data.metrics[key], rel=1e-6), key
+    two = ensemble(tmp_path, str(sweep), "--top", "2", "--weights", "inverse_val")
+    assert two.returncode == 0, two.stderr[-2000:]
+    pair = next(r for r in runs(tmp_path) if r.data.tags.get("ensemble_members", "").count(",") == 1)
+    assert pair.data.tags["ensemble_members"] == ",".join(t.info.run_id for t in trials)
+    assert pair.info.run_name.startswith("ensemble top 2 of study") and pair.info.status == "FINISHED"
+    assert pair.data.metrics["members"] == 2 and np.isfinite(pair.data.metrics["test_rmse"])
+    for args, expected in ((["--top", "3"], "fewer than --top 3"), (["--top", "0"], "--top: expected an integer >= 1"),
+                           (["--top", "2", "--weights", "median"], "--weights")):
+        done = ensemble(tmp_path, str(sweep), *args)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and lines[-1].startswith("error:") and expected in lines[-1], done.stderr[-1500:]
+        assert "Traceback" not in done.stderr
