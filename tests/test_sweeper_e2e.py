@@ -187,6 +187,11 @@ def test_two_workers_share_one_study_without_duplicates(tmp_path: Path) -> None:
     assert len({t.user_attrs["worker"] for t in trials}) == 2  # both processes took trials
     children, (parent,) = children_and_parent(tmp_path)
     assert len(children) == 4 and parent.info.status == "FINISHED"
+    # one clock for both workers: "elapsed" never goes backwards in the shared log (it did, per worker)
+    import re
+    elapsed = [sum(int(n) * s for n, s in zip(re.findall(r"\d+", m), (60, 1)))
+               for m in re.findall(r"elapsed (\d+m\d+s)", done.stdout + done.stderr)]
+    assert len(elapsed) == 4 and elapsed == sorted(elapsed), elapsed
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 WORKER_ENV = "SWEEPCAST_SWEEP_WORKER"  # set in the extra processes n_jobs starts: their worker index
+STARTED_ENV = "SWEEPCAST_SWEEP_STARTED"  # and worker 0's start (Unix time): one "elapsed" for every worker
 _ACTIVE: list["TrialContext"] = []
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 from sweepcast.errors import SweepcastError
-from sweepcast.sweeper.context import WORKER_ENV
+from sweepcast.sweeper.context import STARTED_ENV, WORKER_ENV
 from sweepcast.sweeper.events import SWEEP_LOG
 
 log = logging.getLogger(SWEEP_LOG)
@@ -26,10 +26,11 @@ class WorkerProcesses:
         self.n_jobs = n_jobs
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self) -> None:
-        """``n_jobs - 1`` more processes of this same command, each taking trials as it frees up."""
+    def start(self, started: float) -> None:
+        """``n_jobs - 1`` more processes of this same command, each taking trials as it frees up;
+        ``started`` (Unix time) is the sweep's start, so every worker's "elapsed" counts from it."""
         for index in range(1, self.n_jobs):
-            env = {**os.environ, WORKER_ENV: str(index)}
+            env = {**os.environ, WORKER_ENV: str(index), STARTED_ENV: repr(started)}
             self.processes.append(subprocess.Popen([sys.executable, *sys.argv], env=env))
         if self.processes:
             log.info("started %d more worker processes (pids %s)", len(self.processes),

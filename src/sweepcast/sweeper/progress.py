@@ -24,12 +24,12 @@ class ProgressLines:
     """One progress line per trial this process finished."""
 
     def __init__(self, plan: Plan, started: float) -> None:
-        self.plan, self.started = plan, started  # started: time.monotonic() when this process began the sweep
+        self.plan, self.started = plan, started  # started: Unix time worker 0 began the sweep (all workers)
 
     def trial_finished(self, event: TrialFinished) -> None:
         view = event.view
         log.info(outputs.progress_line(len(view.counted), self.plan.n_trials, event.number, event.state, event.value,
-                                       view.best, time.monotonic() - self.started, self.eta(view.counted)))
+                                       view.best, time.time() - self.started, self.eta(view.counted)))
 
     def sweep_finished(self, event: SweepFinished) -> None:
         """Nothing: :class:`SummaryLines` writes the end of the sweep."""
@@ -58,7 +58,7 @@ class SummaryLines:
         plan, view = self.plan, event.view
         by_state = {s: sum(t.state.name == s for t in view.counted) for s in ("COMPLETE", "PRUNED", "FAIL")}
         log.info("study '%s': %d/%d trials done (%s) in %s", plan.study_name, len(view.counted), plan.n_trials,
-                 ", ".join(f"{n} {s.lower()}" for s, n in by_state.items()), clock(time.monotonic() - self.started))
+                 ", ".join(f"{n} {s.lower()}" for s, n in by_state.items()), clock(time.time() - self.started))
         summary = outputs.best_summary(view.study, view.best, plan.space, plan.metric)
         if summary:
             log.info("best %s %.6g (trial %d): %s", plan.metric, summary["best_value"], summary["best_trial"],

@@ -9,6 +9,7 @@ or an error: this machine's workers stop and the parent run is closed, never lef
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -20,6 +21,7 @@ import optuna
 
 from sweepcast import disk_space, tracking
 from sweepcast.errors import SweepcastError
+from sweepcast.sweeper.context import STARTED_ENV
 from sweepcast.sweeper.events import SWEEP_LOG, StudyView, SweepFinished, SweepListener
 from sweepcast.sweeper.opening import open_study, queue_trials
 from sweepcast.sweeper.parent_run import ParentRun
@@ -42,7 +44,7 @@ class SweepSession:
     def __init__(self, plan: Plan, worker: int, config: Any, launcher: Any) -> None:
         self.plan, self.worker, self.config, self.launcher = plan, worker, config, launcher
         self.custom = custom_search_space(plan.settings.custom_search_space)
-        self.started = time.monotonic()
+        self.started = float(os.environ.get(STARTED_ENV) or time.time())  # worker 0's start, for every worker
         self.launched = datetime.now()  # failures before this launch do not count toward max_failure_rate
         self.processes = WorkerProcesses(plan.settings.n_jobs)
 
@@ -73,7 +75,7 @@ class SweepSession:
             if self.worker == 0:
                 write_multirun(plan.sweep_dir, self.config)
                 queue_trials(plan, study)
-                self.processes.start()
+                self.processes.start(self.started)
             loop.work()
             if self.worker == 0:
                 self.processes.wait(plan.study_name)
