@@ -273,11 +273,11 @@ def test_series_auto_runs_the_default_baselines_first_then_each_familys_own_keys
     study = study_of(tmp_path)
     trials = sorted(study.get_trials(), key=lambda t: t.number)
     assert [t.params["model"] for t in trials[:5]] == ["persistence", "seasonal_naive", "moving_average", "ets", "gbdt"]
-    assert all(set(t.params) == {"model", "data.timestep", "trainer.learning_rate"} for t in trials[:5])
+    shared = {"model", "data.timestep", "data.calendar.enabled", "trainer.learning_rate"}
+    assert all(set(t.params) == shared and not t.params["data.calendar.enabled"] for t in trials[:5])
     for trial in trials[5:]:
         family = trial.params["model"]
-        own = {name.split(".")[0] for name in trial.params if name not in ("model", "data.timestep",
-                                                                              "trainer.learning_rate")}
+        own = {name.split(".")[0] for name in trial.params if name not in shared}
         assert own <= {family}, (family, trial.params)
         overrides = trial.user_attrs["overrides"]
         assert all(f"model.{name.split('.', 1)[1]}=" in " ".join(overrides) for name in trial.params

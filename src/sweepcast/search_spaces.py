@@ -48,7 +48,19 @@ def gbdt(trial: Any) -> dict[str, Any]:
             "model.l2_regularization": trial.suggest_float("gbdt.l2_regularization", 0.0, 1.0)}
 
 
-FAMILIES: dict[str, Draw] = {"lstm": lstm, "seq2seq": seq2seq, "dlinear": dlinear, "nhits": nhits, "gbdt": gbdt}
+def ets(trial: Any) -> dict[str, Any]:
+    """Drawn again, ETS is another form, not a repeat of its deterministic default."""
+    trend = trial.suggest_categorical("ets.trend", ["add", "null"])
+    return {"model.trend": trend, "model.damped": trial.suggest_categorical("ets.damped", [True, False])
+            if trend == "add" else False}
+
+
+def moving_average(trial: Any) -> dict[str, Any]:
+    return {"model.window": trial.suggest_categorical("moving_average.window", [2, 5, 10, 20])}
+
+
+FAMILIES: dict[str, Draw] = {"lstm": lstm, "seq2seq": seq2seq, "dlinear": dlinear, "nhits": nhits, "gbdt": gbdt,
+                             "ets": ets, "moving_average": moving_average}
 
 
 def family_params(cfg: Any, trial: Any) -> dict[str, Any]:
