@@ -49,6 +49,7 @@ def quiet() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file is noise here
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # "View run at" per run on a server
     logging.getLogger(HYDRA_LAUNCHER).setLevel(logging.WARNING)  # "Launching 1 jobs locally" per trial
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # "generated new fontManager" on a first run
     logging.getLogger("tensorflow").addFilter(drop_retracing)
     if "tensorflow" not in sys.modules and not any(isinstance(f, QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, QuietTensorFlowImport())

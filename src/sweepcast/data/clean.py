@@ -100,8 +100,9 @@ class CleanReport:
         )
 
 
-def clean(frame: pd.DataFrame, spec: CleanSpec, source: str) -> tuple[pd.DataFrame, CleanReport]:
-    """Apply the whole policy; ``source`` names the data in error messages."""
+def clean(frame: pd.DataFrame, spec: CleanSpec, source: str, level: int = logging.INFO) -> tuple[pd.DataFrame, CleanReport]:
+    """Apply the whole policy; ``source`` names the data in error messages; ``level``: the log
+    level of the summary (an exported model's requests log it at DEBUG: one line per request is noise)."""
     spec.validate()
     report = CleanReport(rows_in=len(frame))
     frame, report.unsorted_rows = sort_by_time(frame)
@@ -112,15 +113,16 @@ def clean(frame: pd.DataFrame, spec: CleanSpec, source: str) -> tuple[pd.DataFra
         )
     _require_rows(frame, source, report)
     if spec.freq is not None and spec.resample is not None:
-        frame, report.filled_rows = resample_to_frequency(frame, spec.freq, spec.resample, spec.fill_value, source)
+        frame, report.filled_rows = resample_to_frequency(frame, spec.freq, spec.resample, spec.fill_value, source,
+                                                          level)
     elif spec.freq is not None:
         frame, report.filled_rows = reindex_to_frequency(frame, spec.freq, spec.fill_value, source)
     frame, report.nan_cells, report.nan_rows_dropped = handle_nan(frame, spec.nan, source)
     _require_rows(frame, source, report)
     report.rows_out = len(frame)
-    log.info("cleaning %s: %s", source, report.summary())
+    log.log(level, "cleaning %s: %s", source, report.summary())
     if report.dead_days:
-        log.info("dead days dropped: %s", ", ".join(report.dead_days))
+        log.log(level, "dead days dropped: %s", ", ".join(report.dead_days))
     return frame, report
 
 
@@ -217,7 +219,7 @@ def reindex_to_frequency(
 
 
 def resample_to_frequency(frame: pd.DataFrame, freq: str, how: str, fill_value: float | None,
-                          source: str) -> tuple[pd.DataFrame, int]:
+                          source: str, level: int = logging.INFO) -> tuple[pd.DataFrame, int]:
     """Readings at any times -> one row per ``freq`` step (bins ``[t, t + freq)`` labelled ``t``,
     aligned to midnight), aggregated by ``how``; steps without a reading get ``fill_value`` (null:
     NaN, for the NaN policy). Returns the frame and the empty steps."""
@@ -228,7 +230,7 @@ def resample_to_frequency(frame: pd.DataFrame, freq: str, how: str, fill_value: 
     if fill_value is not None:
         binned = binned.fillna(fill_value)
     binned.index.name = frame.index.name
-    log.info("%s: %d readings resampled into %d steps of %s (%s), %d empty", source, len(frame), len(binned),
+    log.log(level, "%s: %d readings resampled into %d steps of %s (%s), %d empty", source, len(frame), len(binned),
              offset.freqstr, how, empty)
     return binned, empty
 

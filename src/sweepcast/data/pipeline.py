@@ -211,7 +211,7 @@ def prepare(data_cfg: "Mapping[str, Any] | SeriesSettings", max_points: int | No
 
 
 def model_frame(
-    raw: pd.DataFrame, source: str, settings: SeriesSettings, max_points: int | None = None
+    raw: pd.DataFrame, source: str, settings: SeriesSettings, max_points: int | None = None, level: int = logging.INFO
 ) -> tuple[pd.DataFrame, list[str], CleanReport]:
     """Parsed rows -> the cleaned ``[target, *inputs]`` frame models read, with its input columns.
 
@@ -223,7 +223,7 @@ def model_frame(
     target = settings.target
     features = resolve_features(raw, source, target, settings.features)
     spec = settings.clean
-    frame, report = clean(raw[unique([target, *features, *spec.dead_day_columns])], spec, source)
+    frame, report = clean(raw[unique([target, *features, *spec.dead_day_columns])], spec, source, level)
     frame = frame[unique([target, *features])]
     if max_points is not None:
         frame = frame.iloc[-max_points:]

@@ -9,6 +9,7 @@ sees exactly the preprocessing its model learned on.
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from typing import Any, Callable
 
@@ -92,7 +93,7 @@ class Preprocessing(Serving):
         if not isinstance(rows, pd.DataFrame) or rows.empty:
             raise DataError(f"{name}: expected rows in the training data's layout, got none")
         parsed = parse_rows(self.data, rows, name)
-        frame, features, _ = model_frame(parsed, name, self.request_settings)
+        frame, features, _ = model_frame(parsed, name, self.request_settings, level=logging.DEBUG)  # per request
         if features != self.features:
             raise DataError(f"{name}: gives input columns {features}, the model was trained on {self.features}")
         timestep = self.task.timestep
