@@ -57,3 +57,15 @@ def test_an_ensemble_of_members_with_different_lookbacks_is_scored_and_logged(tm
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 2 and lines[-1].startswith("error:") and expected in lines[-1], done.stderr[-1500:]
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_baseline_members_are_refit_from_their_config(tmp_path: Path) -> None:
+    assert_ok(train(tmp_path, "-m", "trainer=smoke", "model=persistence,moving_average,ets", timeout=600))
+    (sweep,) = (tmp_path / "sweeps").iterdir()
+    best = min((r for r in runs(tmp_path) if "model.name" in r.data.params), key=lambda r: r.data.metrics["val_rmse"])
+    done = ensemble(tmp_path, str(sweep), "--top", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    solo = next(r for r in runs(tmp_path) if r.data.tags.get("ensemble_members") == best.info.run_id)
+    assert solo.data.metrics["test_rmse"] == pytest.approx(best.data.metrics["test_rmse"], rel=1e-9)
+    assert ensemble(tmp_path, str(sweep), "--top", "3").returncode == 0

@@ -1,7 +1,7 @@
 """Top-k ensembles of a sweep: the K best finished trials' forecasts averaged, scored like a run.
 
 ``python -m sweepcast ensemble sweeps/<name> --top K [--weights equal|inverse_val]`` ranks the
-sweep's finished trial runs that logged a model by the study's metric, rebuilds each member's
+sweep's finished trial runs by the study's metric, rebuilds each member's
 data from its own logged config (members may differ in lookback or inputs: each windows the
 series itself) and loads its network, forecasts the validation and test windows, and averages
 them: equally, or weighted by the inverse of each member's validation RMSE. Every member is
@@ -10,7 +10,8 @@ before, whatever the timestep), which is checked, as is that all were trained on
 The ensemble is logged as its own run, ``ensemble top K of <study>``, tagged
 ``ensemble_members`` (the member run ids, best first) and ``ensemble_weights``, with the task's
 usual metrics, curves and files, so the sweep's report and ``export --experiment`` see it beside
-the trials. A series task only; baselines log no model and are never members.
+the trials. A series task only. A baseline member (GBDT, ETS, ...) logs no model and is refit
+from its config, deterministically; exporting an ensemble is not built yet.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import yaml
 from sweepcast import tracking
 from sweepcast.errors import SweepcastError
 from sweepcast.fitting import predict_split
+from sweepcast.models import build_model, is_network
 from sweepcast.tasks import load_task
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ class Member:
     value: float  # the study's metric
     val_rmse: float
     config: dict[str, Any]
-    model_uri: str
+    model_uri: str | None  # a network's logged model; None for a baseline, refit from its config
     fingerprint: str
 
 
@@ -53,17 +55,17 @@ def members(store: Any, folder: Path, top: int) -> tuple[list[Member], str, str,
     if top < 1:
         raise SweepcastError(f"--top: expected an integer >= 1, got {top}")
     scope = sweep_scope(store, folder, None, None)
-    ranked = [run for run in finished_runs(store, scope) if "model_uri" in run.tags and MEMBERS_TAG not in run.tags
+    ranked = [run for run in finished_runs(store, scope) if MEMBERS_TAG not in run.tags
               and math.isfinite(run.metrics.get(scope.metric, math.nan))]
     if len(ranked) < top:
-        raise SweepcastError(f"{scope.label}: {len(ranked)} finished trial run(s) with a logged model and "
-                             f"'{scope.metric}', fewer than --top {top} (baselines log no model)")
+        raise SweepcastError(f"{scope.label}: {len(ranked)} finished trial run(s) with '{scope.metric}', fewer than "
+                             f"--top {top}")
     ranked.sort(key=lambda run: run.metrics[scope.metric], reverse=scope.direction == "maximize")
     chosen = []
     for run in ranked[:top]:
         config = yaml.safe_load(tracking.run_text(run.run_id, "config.yaml"))
         chosen.append(Member(run.run_id, run.name or run.run_id, float(run.metrics[scope.metric]),
-                             float(run.metrics.get("val_rmse", math.nan)), config, run.tags["model_uri"],
+                             float(run.metrics.get("val_rmse", math.nan)), config, run.tags.get("model_uri"),
                              run.tags.get("data_fingerprint", "")))
     if len({m.fingerprint for m in chosen}) > 1:
         raise SweepcastError(f"{scope.label}: the top {top} runs were trained on different data (data fingerprints "
@@ -87,9 +89,18 @@ def member_forecasts(member: Member) -> tuple[Any, dict[str, np.ndarray]]:
     if task.name != "series":
         raise SweepcastError(f"run {member.run_id}: ensembles average series forecasts, this run's task is "
                              f"{task.name}")
-    data = task.prepare(task.settings(config["data"]), (config.get("trainer") or {}).get("max_points"))
+    trainer = config.get("trainer") or {}
+    data = task.prepare(task.settings(config["data"]), trainer.get("max_points"))
+    family = str(config["model"]["name"])
+    if member.model_uri is None:
+        if is_network(family):
+            raise SweepcastError(f"run {member.run_id} ({family}) logged no model (tracking.log_model=false): it "
+                                 "cannot be a member; rerun it with tracking.log_model=true")
+        forecaster: Any = build_model(config["model"], (data.timestep, len(data.features)), data.task.outputs)
+        forecaster.fit(data, int(trainer.get("seed", 0)))  # baselines are deterministic given the seed
+        return data, {split: forecaster.predict(data, split) for split in ("val", "test")}
     model = tracking.load_logged_model(member.model_uri)
-    batch = int((config.get("trainer") or {}).get("batch_size", 256))
+    batch = int(trainer.get("batch_size", 256))
     return data, {split: predict_split(model, data, split, batch) for split in ("val", "test")}
 
 
