@@ -285,3 +285,20 @@ def test_series_auto_runs_the_default_baselines_first_then_each_familys_own_keys
     assert states(study) == ["COMPLETE"] * 8
     best = yaml.safe_load(next((tmp_path / "sweeps").glob("*/best.yaml")).read_text())
     assert " ".join(study.best_trial.user_attrs["overrides"]) in best["command"]
+
+
+@pytest.mark.slow
+def test_a_plateau_stops_claiming_records_why_and_a_rerun_continues(tmp_path: Path) -> None:
+    """hydra.sweeper.patience (issue 18.4): fewer than n_trials run, the queue stays, the parent run
+    says why; the same command without the rule runs the rest."""
+    args = ["-m", "trainer=smoke", "model=moving_average", "model.window=range(1,40)", "hydra.sweeper.mode=sample",
+            "hydra.sweeper.n_trials=12", "+hydra.sweeper.sampler.n_startup_trials=12", "hydra.sweeper.study_name=plateau"]
+    done = train(tmp_path, *args, "hydra.sweeper.patience=2", "hydra.sweeper.min_delta=1000", timeout=600)
+    assert_ok(done)
+    assert "no more trials are claimed: no improvement above min_delta=1000 in the last 2 trials" in done.stdout + done.stderr
+    study = study_of(tmp_path)
+    assert states(study).count("COMPLETE") == 3 and "WAITING" in states(study)
+    _, (parent,) = children_and_parent(tmp_path)
+    assert parent.info.status == "FINISHED" and "hydra.sweeper.patience" in parent.data.tags["stopped"]
+    assert_ok(train(tmp_path, *args, timeout=600))
+    assert states(study_of(tmp_path)).count("COMPLETE") == 12

@@ -222,3 +222,30 @@ def test_a_real_study_file_passes_the_check_and_others_are_named(tmp_path) -> No
     (tmp_path / "folder.db").mkdir()
     with pytest.raises(SweepcastError, match="is a folder"):
         check_study_file(tmp_path / "folder.db")
+
+
+def test_durations_and_the_stop_rules() -> None:
+    """hydra.sweeper.timeout / patience / min_delta (issue 18.3, 18.4)."""
+    from sweepcast.sweeper.stopping import Stopper, duration
+
+    assert [duration("k", v) for v in (45, "90s", "30m", "2h", "1d", "1.5h", None)] == [45, 90, 1800, 7200, 86400,
+                                                                                       5400, None]
+    for bad in ("2 hours", 0, -1, True, "0s", "h"):
+        with pytest.raises(ConfigError, match="hydra.sweeper.timeout"):
+            duration("hydra.sweeper.timeout", bad)
+    assert "time budget 0m10s spent" in Stopper(10, None, 0.0, "minimize", time.time() - 11).reason([])
+    assert Stopper(60, None, 0.0, "minimize", time.time()).reason([]) is None
+
+    def trials(values: list[float]) -> list:
+        made = []
+        for value in values:
+            made.append(optuna.trial.create_trial(value=value, params={}, distributions={}))
+            time.sleep(0.002)  # completion order
+        return made
+
+    plateau = Stopper(None, 3, 0.0, "minimize", time.time())
+    assert plateau.reason(trials([5, 4, 4.5, 4.2])) is None  # only one trial before the window's 3
+    assert "last 3 trials" in plateau.reason(trials([5, 4, 4.5, 4.2, 4.1]))
+    assert plateau.reason(trials([5, 4, 4.5, 3.9, 4.1])) is None  # 3.9 improved on 4
+    assert Stopper(None, 3, 0.2, "minimize", time.time()).reason(trials([5, 4, 4.5, 3.9, 4.1])) is not None
+    assert Stopper(None, 2, 0.0, "maximize", time.time()).reason(trials([0.5, 0.6, 0.7])) is None  # r2 going up

@@ -15,6 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepcast.sweeper.outputs import best_trial
+from sweepcast.sweeper.stopping import STOPPED
 from sweepcast.sweeper.study import FAIL_REASON, is_counted
 
 SWEEP_LOG = "sweepcast.sweep"  # the logger of the sweep's own lines (its name is shown in every line)
@@ -58,9 +59,16 @@ class SweepFinished:
     view: StudyView
 
     @property
+    def stopped(self) -> str | None:
+        """Why the sweep stopped claiming before n_trials (a time budget, a plateau), else None."""
+        return self.view.study.user_attrs.get(STOPPED)
+
+    @property
     def open_trials(self) -> list[FrozenTrial]:
-        """Trials still RUNNING or WAITING: workers on other machines are not done yet."""
-        return [t for t in self.view.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+        """Trials still RUNNING or WAITING: workers on other machines are not done yet (a stopped
+        sweep leaves WAITING trials queued for its rerun: only RUNNING ones are open)."""
+        open_states = (TrialState.RUNNING,) if self.stopped else (TrialState.RUNNING, TrialState.WAITING)
+        return [t for t in self.view.trials if t.state in open_states]
 
     @property
     def settled(self) -> bool:

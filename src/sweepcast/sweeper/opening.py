@@ -18,6 +18,7 @@ from sweepcast.sweeper.parent_run import ParentRun
 from sweepcast.sweeper.plan import Plan
 from sweepcast.sweeper.settings import build
 from sweepcast.sweeper.space import distribution
+from sweepcast.sweeper.stopping import STOPPED
 from sweepcast.sweeper.study import check_direction, fail_stale, is_counted, load_study, queue_lock, top_up
 
 log = logging.getLogger(SWEEP_LOG)
@@ -88,6 +89,8 @@ def describe(study: optuna.Study, plan: Plan) -> None:
 def queue_trials(plan: Plan, study: optuna.Study) -> None:
     """Worker 0: queue WAITING trials up to ``n_trials`` (dead workers' trials first marked stale)."""
     distributions = {p.name: distribution(p) for p in plan.space.params}
+    if study.user_attrs.get(STOPPED):
+        study.set_user_attr(STOPPED, "")  # a new launch, a new budget: an earlier stop does not hold
     with queue_lock(plan.storage_url):
         fail_stale(study)
         queued = top_up(study, plan.n_trials, plan.grid, distributions, plan.first)

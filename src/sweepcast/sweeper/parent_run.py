@@ -85,6 +85,8 @@ class ParentRun:
             return
         folder = self.plan.sweep_dir
         tracking.log_sweep_files(self.run_id, [folder / "best.yaml", folder / "trials.csv"])
+        if event.stopped:
+            tracking.update_sweep_run(self.run_id, {}, step=len(event.view.counted), tags={"stopped": event.stopped})
         failed = event.all_failed
         self.end("FAILED" if failed else "FINISHED", failed)
         log.info("MLflow parent run %s; browse it with: %s", self.run_id,

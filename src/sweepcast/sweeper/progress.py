@@ -28,8 +28,12 @@ class ProgressLines:
 
     def trial_finished(self, event: TrialFinished) -> None:
         view = event.view
-        log.info(outputs.progress_line(len(view.counted), self.plan.n_trials, event.number, event.state, event.value,
-                                       view.best, time.time() - self.started, self.eta(view.counted)))
+        line = outputs.progress_line(len(view.counted), self.plan.n_trials, event.number, event.state, event.value,
+                                     view.best, time.time() - self.started, self.eta(view.counted))
+        timeout = self.plan.settings.timeout
+        if timeout is not None:  # hydra.sweeper.timeout: what is left of this launch's budget
+            line += f"  budget left {clock(max(timeout - (time.time() - self.started), 0.0))}"
+        log.info(line)
 
     def sweep_finished(self, event: SweepFinished) -> None:
         """Nothing: :class:`SummaryLines` writes the end of the sweep."""

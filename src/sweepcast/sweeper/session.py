@@ -29,6 +29,7 @@ from sweepcast.sweeper.plan import Plan, custom_search_space
 from sweepcast.sweeper.processes import WorkerProcesses
 from sweepcast.sweeper.progress import ProgressLines, SummaryLines
 from sweepcast.sweeper.report_page import ReportPage
+from sweepcast.sweeper.stopping import Stopper
 from sweepcast.sweeper.study import StaleTrialHandler, open_storage
 from sweepcast.sweeper.sweep_files import SweepFiles, write_multirun
 from sweepcast.sweeper.trial_job import JobRunner
@@ -63,7 +64,10 @@ class SweepSession:
         listeners: list[SweepListener] = [trial_runs, ProgressLines(plan, self.started), SweepFiles(plan),
                                           SummaryLines(plan, self.started), ReportPage(plan), self.parent]
         jobs = JobRunner(plan, self.config, self.launcher, self.custom, experiment_id, self.parent)
-        loop = WorkerLoop(plan, study, storage, jobs, listeners, self.launched)
+        settings = plan.settings
+        stopper = Stopper(settings.timeout, settings.patience, settings.min_delta, plan.direction, self.started) \
+            if settings.timeout is not None or settings.patience is not None else None
+        loop = WorkerLoop(plan, study, storage, jobs, listeners, self.launched, stopper)
         disk_space.quiet_log_files()
         with disk_space.reserve([plan.sweep_dir, *self.store_folder()]):
             return self.supervise(loop, study, listeners)

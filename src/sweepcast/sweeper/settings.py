@@ -23,6 +23,7 @@ from sweepcast import checks
 from sweepcast.errors import ConfigError, SweepcastError
 from sweepcast.metrics import higher_is_better
 from sweepcast.redaction import refuse_credentials
+from sweepcast.sweeper.stopping import duration
 
 MODES = ("auto", "grid", "sample")
 DIRECTIONS = ("minimize", "maximize")
@@ -48,6 +49,9 @@ class SweepSettings:
     max_retry: int
     report: bool = True
     enqueue: tuple[dict[str, Any], ...] = ()  # points tried first, once per study (checked in plan.first_points)
+    timeout: float | None = None  # seconds of this launch after which no trial is claimed (sweeper.stopping)
+    patience: int | None = None  # stop claiming after this many counted trials without improvement ...
+    min_delta: float = 0.0  # ... larger than this
 
 
 def plain(value: Any) -> Any:
@@ -100,6 +104,8 @@ def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
         custom_search_space=text("custom_search_space"), mode=choice("mode", MODES),
         heartbeat_interval=heartbeat, grace_period=grace, max_retry=integer("max_retry", 0),  # type: ignore[arg-type]
         report=flag("report", True), enqueue=enqueue_points(plain(raw.get("enqueue"))),
+        timeout=duration(key("timeout"), raw.get("timeout")), patience=integer("patience", 1, optional=True),
+        min_delta=checks.number(key("min_delta"), raw.get("min_delta", 0.0), 0),
     )
 
 

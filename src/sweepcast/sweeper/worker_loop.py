@@ -22,6 +22,7 @@ from sweepcast.errors import SweepcastError
 from sweepcast.sweeper.events import SWEEP_LOG, StudyView, SweepListener, TrialFinished
 from sweepcast.sweeper.internals import trial_id
 from sweepcast.sweeper.plan import Plan
+from sweepcast.sweeper.stopping import STOPPED, Stopper
 from sweepcast.sweeper.study import FAIL_REASON, claim_next, fail_stale, heartbeat, queue_lock
 from sweepcast.sweeper.trial_job import JobRunner, job_error, outcome
 
@@ -34,20 +35,32 @@ class WorkerLoop:
     """Claims, runs and records trials; what follows an outcome is up to the listeners."""
 
     def __init__(self, plan: Plan, study: optuna.Study, storage: Any, jobs: JobRunner,
-                 listeners: Sequence[SweepListener], launched: datetime) -> None:
-        self.plan, self.study, self.storage, self.jobs = plan, study, storage, jobs
+                 listeners: Sequence[SweepListener], launched: datetime, stopper: Stopper | None = None) -> None:
+        self.plan, self.study, self.storage, self.jobs, self.stopper = plan, study, storage, jobs, stopper
         self.listeners = listeners
         self.launched = launched  # failures before this launch do not count toward max_failure_rate
 
     def work(self) -> None:
-        """Claim and run trials until none is left to claim."""
+        """Claim and run trials until none is left to claim, or the stopper says stop."""
         while True:
             with queue_lock(self.plan.storage_url):
                 fail_stale(self.study)
+                if self.should_stop():
+                    return
                 trial = claim_next(self.study, self.storage, self.plan.n_trials, unique_params=self.plan.grid is not None)
             if trial is None:
                 return
             self.run_trial(trial)
+
+    def should_stop(self) -> bool:
+        """A spent time budget or a plateau: said once, and kept on the study (the parent run shows it)."""
+        if self.stopper is None:
+            return False
+        reason = self.study.user_attrs.get(STOPPED) or self.stopper.reason(self.study.get_trials(deepcopy=False))
+        if reason and self.study.user_attrs.get(STOPPED) != reason:
+            self.study.set_user_attr(STOPPED, reason)
+            log.info("no more trials are claimed: %s; rerun the same command to continue", reason)
+        return bool(reason)
 
     def work_until_settled(self) -> None:
         """After the workers exit: wait out a dead worker's heartbeat and run its retried trial."""
@@ -55,7 +68,8 @@ class WorkerLoop:
         deadline = time.monotonic() + settings.grace_period + 2 * settings.heartbeat_interval
         while time.monotonic() < deadline:
             self.work()  # retries queued after this process's loop ended
-            if not self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+            waiting = () if self.study.user_attrs.get(STOPPED) else (TrialState.WAITING,)  # stopped: they stay queued
+            if not self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, *waiting)):
                 return
             time.sleep(settings.heartbeat_interval)
 
