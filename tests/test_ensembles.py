@@ -3,6 +3,7 @@ bad requests are one line and exit 2."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,26 @@ def test_an_ensemble_of_members_with_different_lookbacks_is_scored_and_logged(tm
     assert pair.data.tags["ensemble_members"] == ",".join(t.info.run_id for t in trials)
     assert pair.info.run_name.startswith("ensemble top 2 of study") and pair.info.status == "FINISHED"
     assert pair.data.metrics["members"] == 2 and np.isfinite(pair.data.metrics["test_rmse"])
+    # exported: one pyfunc carrying both members; in a fresh interpreter it answers their weighted mean
+    exported = subprocess.run([sys.executable, "-m", "sweepcast", "export", "--run", pair.info.run_id, "--to",
+                               str(tmp_path / "ens")], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    for i, member in enumerate(trials):
+        alone = subprocess.run([sys.executable, "-m", "sweepcast", "export", "--run", member.info.run_id, "--to",
+                                str(tmp_path / f"m{i}")], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert alone.returncode == 0, alone.stderr[-2000:]
+    script = ("import json, sys, mlflow; from mlflow.models import Model\n"
+              "rows = Model.load(sys.argv[1]).load_input_example(sys.argv[1])\n"
+              "rows = rows[0] if isinstance(rows, tuple) else rows\n"
+              "print(json.dumps([mlflow.pyfunc.load_model(f).predict(rows)['WATCH_UCNT'].tolist() for f in sys.argv[1:]]))")
+    answered = subprocess.run([sys.executable, "-c", script, str(tmp_path / "ens"), str(tmp_path / "m0"),
+                               str(tmp_path / "m1")], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert answered.returncode == 0, answered.stderr[-2000:]
+    ens, first, second = json.loads(answered.stdout.strip().splitlines()[-1])
+    weights = [1 / t.data.metrics["val_rmse"] for t in trials]
+    expected_mean = (weights[0] * np.array(first) + weights[1] * np.array(second)) / sum(weights)
+    assert np.allclose(ens, expected_mean, rtol=1e-6)
+    assert "## Members" in (tmp_path / "ens" / "MODEL_CARD.md").read_text()
     for args, expected in ((["--top", "3"], "fewer than --top 3"), (["--top", "0"], "--top: expected an integer >= 1"),
                            (["--top", "2", "--weights", "median"], "--weights")):
         done = ensemble(tmp_path, str(sweep), *args)
@@ -69,3 +90,8 @@ def test_baseline_members_are_refit_from_their_config(tmp_path: Path) -> None:
     solo = next(r for r in runs(tmp_path) if r.data.tags.get("ensemble_members") == best.info.run_id)
     assert solo.data.metrics["test_rmse"] == pytest.approx(best.data.metrics["test_rmse"], rel=1e-9)
     assert ensemble(tmp_path, str(sweep), "--top", "3").returncode == 0
+    trio = next(r for r in runs(tmp_path) if r.data.tags.get("ensemble_members", "").count(",") == 2)
+    refused = subprocess.run([sys.executable, "-m", "sweepcast", "export", "--run", trio.info.run_id, "--to",
+                              str(tmp_path / "e")], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2 and "logged no model (a baseline)" in refused.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "e").exists()

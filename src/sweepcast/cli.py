@@ -19,7 +19,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pandas as pd
 
@@ -171,9 +171,31 @@ def ensemble(args: argparse.Namespace) -> None:
              metrics["val_rmse"], metrics["test_rmse"], metrics["skill"])
 
 
+def export_ensemble(args: argparse.Namespace, store: Any, store_folder: Path | None) -> None:
+    """``export --run <ensemble run>``: every member's network and preprocessing in one pyfunc."""
+    from sweepcast.export.ensemble_package import ensemble_card, members, save_ensemble
+    from sweepcast.export.package import RunArtifacts, register, registered_name, write_export
+    from sweepcast.export.select import Candidate
+
+    view = tracking.find_run(store, args.run)
+    found, weights = members(store, args.run)
+    first = found[0][1]
+    run = RunArtifacts(first.config, first.preprocessing, dict(view.tags), dict(view.metrics))
+    candidate = Candidate(view.run_id, view.name or view.run_id, view.experiment_id, "val_rmse", "minimize",
+                          float(view.metrics["val_rmse"]), "", f"ensemble {view.run_id}")
+    name = args.name or registered_name(run, tracking.experiment_name(store, view.experiment_id))
+    write_export(candidate, run, args.to, args.force, ensemble_card(name, view.run_id, run.metrics, found, weights),
+                 store_folder, save=lambda folder: save_ensemble(found, weights, folder))
+    log.info("wrote %s (an MLflow pyfunc of %d members with their preprocessing, MODEL_CARD.md)", args.to, len(found))
+    _, outcome = register(store, candidate, run, args.to, name)
+    log.info("registry '%s': %s", name, outcome)
+    log.info("forecast with: python -m sweepcast predict %s --input FILE.csv", args.to)
+
+
 def export(args: argparse.Namespace) -> None:
     # here, not at the top: these import MLflow (~1.5 s); --help and bad arguments fail first
     from sweepcast.export.card import model_card, smoke_warning
+    from sweepcast.export.ensemble_package import is_ensemble
     from sweepcast.export.package import read_run, register, registered_name, write_export
     from sweepcast.export.select import best_candidate, experiment_scope, run_scope, sweep_scope
 
@@ -185,6 +207,8 @@ def export(args: argparse.Namespace) -> None:
     check_target(args.to, args.force, store_folder, [args.sweep] if args.sweep is not None else [])
     tracking.use_store({"uri": uri})  # the export run and runs:/ artifact paths go to this store
     store = tracking.reader(uri)
+    if args.run is not None and is_ensemble(getattr(tracking.find_run(store, args.run), "tags", {})):
+        return export_ensemble(args, store, store_folder)
     if args.sweep is not None:
         scope = sweep_scope(store, args.sweep, args.metric, args.direction)
     elif args.experiment is not None:

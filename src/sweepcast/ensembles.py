@@ -11,7 +11,8 @@ The ensemble is logged as its own run, ``ensemble top K of <study>``, tagged
 ``ensemble_members`` (the member run ids, best first) and ``ensemble_weights``, with the task's
 usual metrics, curves and files, so the sweep's report and ``export --experiment`` see it beside
 the trials. A series task only. A baseline member (GBDT, ETS, ...) logs no model and is refit
-from its config, deterministically; exporting an ensemble is not built yet.
+from its config, deterministically; an ensemble of networks exports as one pyfunc
+(:mod:`sweepcast.export.ensemble_package`).
 """
 
 from __future__ import annotations

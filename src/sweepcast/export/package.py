@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 import yaml
@@ -95,7 +95,7 @@ def save_model(candidate: Candidate, run: RunArtifacts, folder: Path) -> pd.Data
 
 
 def write_export(candidate: Candidate, run: RunArtifacts, to: Path, force: bool,
-                 card: str, store: Path | None = None) -> None:
+                 card: str, store: Path | None = None, save: Callable[[Path], Any] | None = None) -> None:
     """Build the model and its card under a temporary name beside ``to``, then move it into place
     (``store``: the local MLflow store's folder, never to be replaced; see :mod:`~sweepcast.export.target`)."""
     check_target(to, force, store)
@@ -103,7 +103,7 @@ def write_export(candidate: Candidate, run: RunArtifacts, to: Path, force: bool,
     to.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{to.name}.", dir=to.parent))
     try:
-        save_model(candidate, run, staging / "model")
+        (save or (lambda folder: save_model(candidate, run, folder)))(staging / "model")  # an ensemble has its own
         (staging / "model" / "MODEL_CARD.md").write_text(card, encoding="utf-8")
         write_marker(staging / "model", candidate.run_id)
         replace_dir(staging / "model", to)

@@ -24,10 +24,11 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 import sweepcast
 from sweepcast.errors import SweepcastError
+from sweepcast.export.combine import combine
 from sweepcast.tasks import preprocessing_from_json
 from sweepcast.tracking.store import TrackingError
 
-NETWORK, PREPROCESSING = "network", "preprocessing"
+NETWORK, PREPROCESSING, ENSEMBLE = "network", "preprocessing", "ensemble"
 MODEL_CODE = Path(__file__).with_name("model_code.py")
 
 
@@ -41,9 +42,20 @@ class RawForecaster(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         import mlflow.keras  # here, not at the top: mlflow.keras imports TensorFlow
 
-        with open(context.artifacts[PREPROCESSING], encoding="utf-8") as handle:
-            self.preprocessing = preprocessing_from_json(json.load(handle))
-        self.network = mlflow.keras.load_model(context.artifacts[NETWORK])
+        artifacts = context.artifacts
+        weights = [1.0]
+        if ENSEMBLE in artifacts:  # an ensemble: network_<i> and preprocessing_<i> per member, and the weights
+            with open(artifacts[ENSEMBLE], encoding="utf-8") as handle:
+                weights = [float(w) for w in json.load(handle)["weights"]]
+        keys = [(NETWORK, PREPROCESSING)] if ENSEMBLE not in artifacts else \
+            [(f"{NETWORK}_{i}", f"{PREPROCESSING}_{i}") for i in range(len(weights))]
+        self.members = []
+        for network, preprocessing in keys:
+            with open(artifacts[preprocessing], encoding="utf-8") as handle:
+                serving = preprocessing_from_json(json.load(handle))
+            self.members.append((serving, mlflow.keras.load_model(artifacts[network])))
+        self.weights = weights
+        self.preprocessing, self.network = self.members[0]
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         defaults = self.preprocessing.params()  # horizon, and e.g. a next-place model's "top"
@@ -55,24 +67,33 @@ class RawForecaster(mlflow.pyfunc.PythonModel):
         extra = {**defaults, **given}
         horizon = extra.pop("horizon")
         try:
-            return self.preprocessing.forecast(lambda window: self.network.predict(window, verbose=0), model_input,
-                                               horizon, **extra)
+            forecasts = [serving.forecast(lambda window, net=network: net.predict(window, verbose=0), model_input,
+                                          horizon, **extra) for serving, network in self.members]
+            return forecasts[0] if len(forecasts) == 1 else combine(forecasts, self.weights, self.preprocessing.target)
         except SweepcastError as err:
             raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from None
 
 
-def save_forecaster(folder: Path, network: str, preprocessing_file: Path, example: pd.DataFrame, output: pd.DataFrame,
-                    params: dict[str, Any], requirements: list[str]) -> None:
+def save_forecaster(folder: Path, network: str | list[str], preprocessing_file: Path | list[Path], example: pd.DataFrame,
+                    output: pd.DataFrame, params: dict[str, Any], requirements: list[str],
+                    weights_file: Path | None = None) -> None:
     """Write the pyfunc into ``folder`` (must not exist): the network folder and preprocessing file
-    as its artifacts, ``example`` and its forecast ``output`` as its signature and input example,
-    ``params`` (``horizon``, and e.g. ``top``) with their defaults."""
+    as its artifacts (lists of them, and ``weights_file``, for an ensemble), ``example`` and its
+    forecast ``output`` as its signature and input example, ``params`` (``horizon``, and e.g.
+    ``top``) with their defaults."""
+    if isinstance(network, list):
+        artifacts = {**{f"{NETWORK}_{i}": n for i, n in enumerate(network)},
+                     **{f"{PREPROCESSING}_{i}": str(p) for i, p in enumerate(preprocessing_file)},  # type: ignore[arg-type]
+                     ENSEMBLE: str(weights_file)}
+    else:
+        artifacts = {NETWORK: network, PREPROCESSING: str(preprocessing_file)}
     with warnings.catch_warnings():  # MLflow's hint about the integer `step` column of the output
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(example, output, params=params)
     mlflow.pyfunc.save_model(
         path=str(folder),
         python_model=str(MODEL_CODE),  # code, not a pickled object
-        artifacts={NETWORK: network, PREPROCESSING: str(preprocessing_file)},
+        artifacts=artifacts,
         code_paths=[str(Path(sweepcast.__file__).parent)],
         signature=signature,
         input_example=(example, params),
