@@ -13,6 +13,7 @@ import pytest
 
 from sweepcast.ensembles import Member, weights_of
 from sweepcast.errors import SweepcastError
+from tests.test_report import traces_of
 from tests.test_train_e2e import assert_ok, runs, train
 
 
@@ -72,6 +73,11 @@ def test_an_ensemble_of_members_with_different_lookbacks_is_scored_and_logged(tm
     expected_mean = (weights[0] * np.array(first) + weights[1] * np.array(second)) / sum(weights)
     assert np.allclose(ens, expected_mean, rtol=1e-6)
     assert "## Members" in (tmp_path / "ens" / "MODEL_CARD.md").read_text()
+    report = subprocess.run([sys.executable, "-m", "sweepcast", "report", str(sweep), "--no-mlflow"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert report.returncode == 0, report.stderr[-2000:]
+    boxes = [t.get("name", "") for t in traces_of((sweep / "report.html").read_text(), "box")]
+    assert any(name.startswith("ensemble top 2") for name in boxes), boxes  # beside the families
     for args, expected in ((["--top", "3"], "fewer than --top 3"), (["--top", "0"], "--top: expected an integer >= 1"),
                            (["--top", "2", "--weights", "median"], "--weights")):
         done = ensemble(tmp_path, str(sweep), *args)

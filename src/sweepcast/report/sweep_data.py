@@ -53,6 +53,7 @@ class SweepData:
     best: dict[str, Any] = field(default_factory=dict)  # best.yaml
     parent_run_id: str | None = None
     tracking_uri: str | None = None  # None: no MLflow store found (the report says so)
+    ensembles: list[RunView] = field(default_factory=list)  # `ensemble` runs of this study, beside its trials
 
     def complete(self) -> list[TrialRow]:
         return [t for t in self.trials if t.state == "COMPLETE" and t.value is not None]
@@ -152,7 +153,16 @@ def load_sweep(folder: Path, storage: str | None = None, tracking_uri: str | Non
                      t.duration.total_seconds() if t.duration else None, runs.get(t.number))
             for t in study.get_trials(deepcopy=False)]
     return SweepData(folder, study, str(study.user_attrs.get("metric", best.get("metric", "val_rmse"))),
-                     study.direction.name.lower(), rows, best, study.user_attrs.get("mlflow_parent_run_id"), uri)
+                     study.direction.name.lower(), rows, best, study.user_attrs.get("mlflow_parent_run_id"), uri,
+                     fetch_ensembles(uri, name) if uri else [])
+
+
+def fetch_ensembles(uri: str, study_name: str) -> list[RunView]:
+    """The finished ``python -m sweepcast ensemble`` runs of this study (tagged ``ensemble_of``)."""
+    from sweepcast.tracking import reading  # here, not at the top: MLflow takes ~1 s to import; bad input fails first
+
+    store = reading.reader(uri)
+    return reading.finished_runs(store, reading.experiment_ids(store), f'tags.ensemble_of = "study \'{study_name}\'"')
 
 
 def fetch_runs(uri: str, study: Any) -> dict[int, RunView]:

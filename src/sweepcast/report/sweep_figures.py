@@ -184,16 +184,20 @@ def backtest_spread(trials: list[TrialRow], swept: list[str]) -> go.Figure | Non
     return figure
 
 
-def family_comparison(trials: list[TrialRow], metric: str) -> go.Figure | None:
-    """The optimized metric per model family (box of all trials, best marked) when several ran."""
+def family_comparison(trials: list[TrialRow], metric: str, ensembles: dict[str, float] | None = None) -> go.Figure | None:
+    """The optimized metric per model family (box of all trials, best marked) when several ran,
+    and each ``ensemble`` run of the study as its own point."""
     finished = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
     families = sorted({t.family for t in finished})
-    if len(families) < 2:
+    ensembles = ensembles or {}
+    if len(families) + len(ensembles) < 2:
         return None
     figure = go.Figure()
     for family in families:
         values = [t.value for t in finished if t.family == family]
         figure.add_trace(go.Box(y=values, name=family, boxpoints="all", jitter=0.3))
+    for name, value in ensembles.items():
+        figure.add_trace(go.Box(y=[value], name=name, boxpoints="all", marker_color="#e45756"))
     figure.update_layout(title=f"{metric} by model family", yaxis_title=metric, showlegend=False, **LAYOUT)
     return figure
 

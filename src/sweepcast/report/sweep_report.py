@@ -207,7 +207,9 @@ def configurations(sweep: SweepData) -> Section:
         lines = baseline_lines(sweep.trials, key) if task is None or not task.run_baselines else \
             run_baseline_lines(sweep.trials, key, task.run_baselines)
         charts.append(figures.config_bars(sweep.trials, swept, key, title, lower_is_better, lines))
-    family = figures.family_comparison(sweep.trials, sweep.metric)
+    ensembles = {run.name or run.run_id: run.metrics[sweep.metric] for run in sweep.ensembles
+                 if sweep.metric in run.metrics}
+    family = figures.family_comparison(sweep.trials, sweep.metric, ensembles)
     spread = figures.backtest_spread(sweep.trials, swept)
     section.figures = [f for f in (*charts, spread, family) if f is not None]
     if not section.figures:
