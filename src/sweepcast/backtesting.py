@@ -5,8 +5,10 @@ with the run's trainer and seed and scored on the fold's validation windows in o
 Nothing here talks to MLflow: the job logs what comes back (``cv_val_rmse``, its spread and the
 per-fold curve). Per-epoch metrics are logged for the final fit only, so its curves stay one fit's.
 
-Pruning, when a sweep selects on ``cv_val_rmse``: after each fold the running mean is reported
-(step = fold), and the folds still to run are what pruning saves. Reporting per epoch inside a
+The run's final fit comes first (in expanding mode it is the last fold): a trial pruned there per
+epoch (selecting on ``val_rmse``) never pays for the other folds. Pruning, when a sweep selects on
+``cv_val_rmse``: after each fit the running mean is reported (step = fits so far), and the folds
+still to run are what pruning saves. Reporting per epoch inside a
 fold would compare fold 1's early epochs with other trials' and say nothing about the folds to
 come; fold-level reports compare like with like.
 """
@@ -33,21 +35,27 @@ log = logging.getLogger(__name__)
 CURVE = "cv_val_rmse_by_fold"  # MLflow step = fold
 
 
-def fold_scores(data: "PreparedData", spec: "RunSpec", report: Callable[[int, float], bool] | None = None
-                ) -> list[float]:
-    """Validation RMSE of every fold the final fit does not already cover (all but the last in
-    expanding mode); raises TrialPruned when ``report`` says the running mean is not promising."""
+def fold_scores(data: "PreparedData", spec: "RunSpec", report: Callable[[int, float], bool] | None = None,
+                first: list[float] | None = None) -> list[float]:
+    """Validation RMSE of every fold, in chronological order: ``first`` holds the final fit's (the
+    last fold in expanding mode, run first so a trial pruned there skips the rest), the others are
+    fit here. Raises TrialPruned when ``report`` says the running mean is not promising (reported
+    after each fit, step = fits so far)."""
     backtest = spec.data.backtest
     folds = fold_bounds(data.bounds, backtest)
     todo = folds[:-1] if backtest.reuses_final_fit else folds
+    done = list(first or [])
+    if done and report is not None and report(len(done), float(np.mean(done))):
+        raise TrialPruned(len(done), float(np.mean(done)), unit="fold")
     scores: list[float] = []
     for k, bounds in enumerate(todo, start=1):
         scores.append(score_fold(fold_data(data, bounds), spec))
         log.info("backtest fold %d/%d (%s): val RMSE %.4g on rows %d-%d, trained on rows %d-%d", k, backtest.folds,
                  backtest.mode, scores[-1], bounds.val[0], bounds.val[1] - 1, bounds.train[0], bounds.train[1] - 1)
-        if report is not None and report(k, float(np.mean(scores))):
-            raise TrialPruned(k, float(np.mean(scores)), unit="fold")
-    return scores
+        fits = len(done) + len(scores)
+        if report is not None and report(fits, float(np.mean(done + scores))):
+            raise TrialPruned(fits, float(np.mean(done + scores)), unit="fold")
+    return scores + done  # chronological: the final fit's fold is the last
 
 
 def score_fold(fold: "PreparedData", spec: "RunSpec") -> float:

@@ -75,19 +75,21 @@ def train_and_evaluate(data: Any, spec: RunSpec) -> dict[str, float]:
     Forecasts are ``[windows, horizon]`` (a check-in's 3 values); what is scored against which
     baseline, and which tables and pages a run keeps, is the task's (:mod:`sweepcast.tasks`).
     """
-    backtest = getattr(spec.data, "backtest", None)
-    scores = fold_scores(data, spec, fold_reporter(spec)) if backtest is not None else None
     model, fitted, predict = fit_network(data, spec) if spec.model.network else fit_baseline(data, spec)
     evaluation = spec.task.evaluate(data, finite(predict), fitted, spec.tracking.plotlyjs)
-    if scores is not None:  # the last expanding fold is the final fit itself
-        scores += [evaluation.metrics["val_rmse"]] if backtest.reuses_final_fit else []
-        evaluation.metrics.update(cv_metrics(scores))
-        evaluation.curves[CURVE] = scores
-        log.info("backtest: cv_val_rmse %.4g ± %.3g over %d folds", evaluation.metrics["cv_val_rmse"],
-                 evaluation.metrics["cv_val_rmse_std"], len(scores))
     log_evaluation(evaluation)
     tracking.log_json(spec.task.fitted_state(data).to_json(), "preprocessing/scalers.json")
     log_model_and_log(model if spec.model.network else None, data, spec)
+    backtest = getattr(spec.data, "backtest", None)
+    if backtest is not None:  # after the final fit: a trial pruned in it never pays for the other folds
+        first = [evaluation.metrics["val_rmse"]] if backtest.reuses_final_fit else []  # it is the last fold
+        scores = fold_scores(data, spec, fold_reporter(spec), first)
+        cv = cv_metrics(scores)
+        tracking.log_metrics(cv)
+        tracking.log_series(CURVE, scores)
+        evaluation.metrics.update(cv)
+        log.info("backtest: cv_val_rmse %.4g ± %.3g over %d folds", cv["cv_val_rmse"], cv["cv_val_rmse_std"],
+                 len(scores))
     return evaluation.metrics
 
 

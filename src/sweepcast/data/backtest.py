@@ -17,8 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
-import numpy as np
-
 from sweepcast import checks
 from sweepcast.data.scalers import fit_scaled
 from sweepcast.data.splits import SplitBounds

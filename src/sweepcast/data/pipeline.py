@@ -14,9 +14,9 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from sweepcast.data.backtest import BacktestSpec, backtest_spec, check_folds
 from sweepcast.data.calendar import CalendarSpec, calendar_features, calendar_spec
 from sweepcast.data.clean import CleanReport, CleanSpec, clean
-from sweepcast.data.backtest import BacktestSpec, backtest_spec, check_folds
 from sweepcast.data.scalers import check_scaler, fit_scaled
 from sweepcast.data.sources import load_source
 from sweepcast.data.splits import SPLITS, SplitBounds, SplitFractions, split_bounds
