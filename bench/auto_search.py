@@ -134,13 +134,15 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--skip-epochs", action="store_true", help="leave out the seconds-per-epoch runs")
     args = parser.parse_args()
     datasets = [d for d in args.datasets.split(",") if d and (d != "taxi" or TAXI.is_file())]
     trials = 8 if args.quick else args.trials
     cells, epochs = [], {}
     with tempfile.TemporaryDirectory(prefix="sweepcast-auto-") as tmp:
         for dataset in datasets:
-            epochs[dataset] = epoch_seconds(Path(tmp), dataset, args.quick)
+            if not args.skip_epochs:
+                epochs[dataset] = epoch_seconds(Path(tmp), dataset, args.quick)
             for horizon in (int(h) for h in args.horizons.split(",")):
                 cells.append(study_cell(Path(tmp), dataset, horizon, trials, args.folds, args.quick))
                 print(table(cells[-1:]), flush=True)
