@@ -16,7 +16,7 @@ come; fold-level reports compare like with like.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from sweepcast.data.backtest import fold_bounds, fold_data
 from sweepcast.errors import TrialPruned
 from sweepcast.fitting import fit, predict_split, seed_everything, val_rmse_callback
 from sweepcast.metrics import rmse
-from sweepcast.models import build_model
+from sweepcast.models import build_model, fitted_baseline
 
 if TYPE_CHECKING:
     from sweepcast.data.pipeline import PreparedData
@@ -68,9 +68,7 @@ def score_fold(fold: "PreparedData", spec: "RunSpec") -> float:
         fit(model, fold, trainer, callbacks=[val_rmse_callback(fold)], show_bar=False)
         forecast = predict_split(model, fold, "val", trainer.batch_size)
     else:
-        forecaster: Any = build_model(spec.model.config, shape, fold.task.outputs)
-        forecaster.fit(fold, spec.trainer.seed)
-        forecast = forecaster.predict(fold, "val")
+        forecast = fitted_baseline(spec.model.config, fold, spec.trainer.seed).predict(fold, "val")
     return rmse(fold.target_matrix("val"), forecast)
 
 

@@ -29,7 +29,7 @@ import yaml
 from sweepcast import tracking
 from sweepcast.errors import SweepcastError
 from sweepcast.fitting import predict_split
-from sweepcast.models import build_model, is_network
+from sweepcast.models import fitted_baseline, is_network
 from sweepcast.tasks import load_task
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,7 @@ def member_forecasts(member: Member) -> tuple[Any, dict[str, np.ndarray]]:
         if is_network(family):
             raise SweepcastError(f"run {member.run_id} ({family}) logged no model (tracking.log_model=false): it "
                                  "cannot be a member; rerun it with tracking.log_model=true")
-        forecaster: Any = build_model(config["model"], (data.timestep, len(data.features)), data.task.outputs)
-        forecaster.fit(data, int(trainer.get("seed", 0)))  # baselines are deterministic given the seed
+        forecaster = fitted_baseline(config["model"], data, int(trainer.get("seed", 0)))
         return data, {split: forecaster.predict(data, split) for split in ("val", "test")}
     model = tracking.load_logged_model(member.model_uri)
     batch = int(trainer.get("batch_size", 256))

@@ -15,14 +15,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sweepcast.ensembles import MEMBERS_TAG
 from sweepcast.errors import SweepcastError
 from sweepcast.export.combine import combine
-from sweepcast.export.package import RunArtifacts, input_example, read_run, requirements
+from sweepcast.export.package import RunArtifacts, input_example, read_run, requirements, stage_member
 from sweepcast.export.select import Candidate
 from sweepcast.tracking import reading
 from sweepcast.tracking.exported_model import save_forecaster
-
-MEMBERS_TAG = "ensemble_members"  # as sweepcast.ensembles writes it
 
 
 def is_ensemble(tags: dict[str, str]) -> bool:
@@ -56,10 +55,10 @@ def save_ensemble(found: list[tuple[Candidate, RunArtifacts]], weights: list[flo
     with tempfile.TemporaryDirectory(prefix="sweepcast-export-") as scratch:
         networks, files, servings = [], [], []
         for i, (candidate, run) in enumerate(found):
-            networks.append(reading.download(candidate.model_uri, str(Path(scratch) / f"network_{i}")))
-            files.append(Path(scratch) / f"preprocessing_{i}.json")
-            files[-1].write_text(json.dumps(run.preprocessing.as_json(), indent=1), encoding="utf-8")
-            servings.append((run.preprocessing, reading.load_logged_model(networks[-1])))
+            network, preprocessing_file, model = stage_member(candidate, run, Path(scratch), f"_{i}")
+            networks.append(network)
+            files.append(preprocessing_file)
+            servings.append((run.preprocessing, model))
         weights_file = Path(scratch) / "ensemble.json"
         weights_file.write_text(json.dumps({"weights": weights, "members": [c.run_id for c, _ in found]}),
                                 encoding="utf-8")

@@ -78,14 +78,20 @@ def requirements() -> list[str]:
     return [f"{dist}=={metadata.version(dist)}" for dist in REQUIREMENTS] + [tensorflow_requirement()]
 
 
+def stage_member(candidate: Candidate, run: RunArtifacts, scratch: Path, suffix: str = "") -> tuple[str, Path, Any]:
+    """The run's network downloaded and its preprocessing written into ``scratch`` (``suffix``
+    tells an ensemble's members apart): (network folder, preprocessing file, loaded network)."""
+    network = reading.download(candidate.model_uri, str(scratch / f"network{suffix}"))
+    preprocessing_file = scratch / f"preprocessing{suffix}.json"
+    preprocessing_file.write_text(json.dumps(run.preprocessing.as_json(), indent=1), encoding="utf-8")
+    return network, preprocessing_file, reading.load_logged_model(network)
+
+
 def save_model(candidate: Candidate, run: RunArtifacts, folder: Path) -> pd.DataFrame:
     """Write the pyfunc into ``folder`` (must not exist); return the example's forecast."""
     with tempfile.TemporaryDirectory(prefix="sweepcast-export-") as scratch:
-        network = reading.download(candidate.model_uri, str(Path(scratch) / "network"))
-        preprocessing_file = Path(scratch) / "preprocessing.json"
-        preprocessing_file.write_text(json.dumps(run.preprocessing.as_json(), indent=1), encoding="utf-8")
+        network, preprocessing_file, keras_model = stage_member(candidate, run, Path(scratch))
         example = input_example(run.preprocessing)
-        keras_model = reading.load_logged_model(network)
         params = run.preprocessing.params()
         extra = {key: value for key, value in params.items() if key != "horizon"}
         output = run.preprocessing.forecast(lambda w: keras_model.predict(w, verbose=0), example, params["horizon"],

@@ -66,6 +66,14 @@ def build_model(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: 
     return module.build(spec, input_shape, outputs)
 
 
+def fitted_baseline(spec: Mapping[str, Any], data: Any, seed: int) -> "Forecaster":
+    """A baseline family built for ``data``'s windows and fit on its training split (deterministic
+    given the seed): what a backtest fold and a refit ensemble member both need."""
+    forecaster = build_model(spec, (data.timestep, len(data.features)), data.task.outputs)
+    forecaster.fit(data, seed)
+    return forecaster  # type: ignore[return-value]
+
+
 def validate_model(spec: Mapping[str, Any], task: "ForecastTask | None" = None) -> None:
     """Check a model spec without TensorFlow, so config errors surface before training; with the
     data's forecast task, also what a family needs of it (a module's ``check_task(spec, task)``)."""

@@ -56,8 +56,9 @@ class WorkerLoop:
         """A spent time budget or a plateau: said once, and kept on the study (the parent run shows it)."""
         if self.stopper is None:
             return False
-        reason = self.study.user_attrs.get(STOPPED) or self.stopper.reason(self.study.get_trials(deepcopy=False))
-        if reason and self.study.user_attrs.get(STOPPED) != reason:
+        stored = self.study.user_attrs.get(STOPPED)
+        reason = stored or self.stopper.reason(self.study.get_trials(deepcopy=False))
+        if reason and reason != stored:
             self.study.set_user_attr(STOPPED, reason)
             log.info("no more trials are claimed: %s; rerun the same command to continue", reason)
         return bool(reason)
