@@ -51,7 +51,7 @@ def study_cell(cwd: Path, dataset: str, horizon: int, trials: int, folds: int, q
 
     sweep_dir = cwd / f"sweep-{dataset}-h{horizon}"
     args = ["-m", "search=series_auto", *DATASETS[dataset], f"data.horizon={horizon}", f"hydra.sweeper.n_trials={trials}",
-            f"data.backtest.folds={folds}", "tracking.log_model=false", f"tracking.experiment=bench-auto-{dataset}-{horizon}",
+            f"data.backtest.folds={folds}", f"tracking.experiment=bench-auto-{dataset}-{horizon}",
             f"hydra.sweep.dir={sweep_dir}", *(QUICK if quick else TRAINER)]
     started = time.perf_counter()
     done = subprocess.run([sys.executable, str(TRAIN), *args], cwd=cwd, env=env(), capture_output=True, text=True,
@@ -135,11 +135,15 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--skip-epochs", action="store_true", help="leave out the seconds-per-epoch runs")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep the sweeps and MLflow store here (default: a temporary folder, removed)")
     args = parser.parse_args()
     datasets = [d for d in args.datasets.split(",") if d and (d != "taxi" or TAXI.is_file())]
     trials = 8 if args.quick else args.trials
     cells, epochs = [], {}
-    with tempfile.TemporaryDirectory(prefix="sweepcast-auto-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sweepcast-auto-") as scratch:
+        tmp = args.workdir.resolve() if args.workdir else Path(scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
         for dataset in datasets:
             if not args.skip_epochs:
                 epochs[dataset] = epoch_seconds(Path(tmp), dataset, args.quick)

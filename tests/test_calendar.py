@@ -58,6 +58,8 @@ def test_prepare_adds_them_as_scaled_inputs_only_when_enabled() -> None:
     assert on.inputs.shape == (len(on.frame), 4) and np.array_equal(on.targets, off.targets)
     train = on.split_inputs("train")
     assert np.isclose(train.min(axis=0), 0).all() and np.isclose(train.max(axis=0), 1).all()
+    # the same data either way: runs with and without calendar inputs can be compared and averaged
+    assert on.fingerprint == off.fingerprint
 
 
 @pytest.mark.parametrize(("cfg", "key"), [({"enabled": "yes"}, "data.calendar.enabled"),

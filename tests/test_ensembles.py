@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweepcast.ensembles import Member, weights_of
+from sweepcast.ensembles import Member, greedy_weights, weights_of
 from sweepcast.errors import SweepcastError
+from sweepcast.tracking import reading
 from tests.test_report import traces_of
 from tests.test_train_e2e import assert_ok, runs, train
 
@@ -28,6 +29,19 @@ def test_weights_are_equal_or_inverse_to_validation_rmse() -> None:
         weights_of([member(1.0)], "median")
     with pytest.raises(SweepcastError, match="finite, positive val_rmse"):
         weights_of([member(float("nan"))], "inverse_val")
+
+
+def test_greedy_selection_mixes_members_whose_errors_cancel_and_drops_the_rest() -> None:
+    truth = np.zeros((200, 2))
+    noise = np.random.default_rng(0).normal(size=(200, 2))
+    over, under, useless = truth + 1 + 0.1 * noise, truth - 1 + 0.1 * noise, truth + 3 + noise
+    weights = greedy_weights([over, under, useless], truth)
+    assert weights[2] == 0 and weights.sum() == pytest.approx(1) and weights[0] == pytest.approx(0.5, abs=0.05)
+    mixed = np.tensordot(weights, np.stack([over, under, useless]), axes=1)
+    assert np.sqrt(np.mean(mixed ** 2)) < 0.2  # where the best single member's RMSE is about 1
+    # never worse on validation than the best single candidate: one good member stays alone
+    good = truth + 0.01 * noise
+    assert np.array_equal(greedy_weights([over, good, useless], truth), [0.0, 1.0, 0.0])
 
 
 def ensemble(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -95,6 +109,14 @@ def test_baseline_members_are_refit_from_their_config(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     solo = next(r for r in runs(tmp_path) if r.data.tags.get("ensemble_members") == best.info.run_id)
     assert solo.data.metrics["test_rmse"] == pytest.approx(best.data.metrics["test_rmse"], rel=1e-9)
+    greedy = ensemble(tmp_path, str(sweep), "--top", "1", "--weights", "greedy")  # the best + each family's best
+    assert greedy.returncode == 0, greedy.stderr[-2000:]
+    picked = next(r for r in runs(tmp_path) if r.info.run_name.startswith("ensemble greedy"))
+    spec = json.loads(reading.artifact_text(picked.info.artifact_uri, "ensemble.json"))
+    assert picked.data.metrics["candidates"] == 1 and sum(m["weight"] for m in spec["members"]) == pytest.approx(1)
+    assert all(m["weight"] > 0 for m in spec["members"])  # candidates never drawn are left out
+    assert picked.data.tags["ensemble_members"] == ",".join(m["run_id"] for m in spec["members"])
+    assert picked.data.metrics["val_rmse"] <= best.data.metrics["val_rmse"] + 1e-9
     assert ensemble(tmp_path, str(sweep), "--top", "3").returncode == 0
     trio = next(r for r in runs(tmp_path) if r.data.tags.get("ensemble_members", "").count(",") == 2)
     refused = subprocess.run([sys.executable, "-m", "sweepcast", "export", "--run", trio.info.run_id, "--to",

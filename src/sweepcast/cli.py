@@ -64,7 +64,8 @@ def parser() -> argparse.ArgumentParser:
                                                  "logged as a run")
     ensemble.add_argument("sweep", type=Path, help="a sweep folder, sweeps/<study_name>")
     ensemble.add_argument("--top", type=int, required=True, help="members: the K best finished trials with a model")
-    ensemble.add_argument("--weights", default="equal", help="equal (default) or inverse_val (1 / val_rmse)")
+    ensemble.add_argument("--weights", default="equal", help="equal (default), inverse_val (1 / val_rmse) or greedy "
+                          "(Caruana's selection on validation from the K best and each family's best)")
     ensemble.add_argument("--tracking-uri", help=f"MLflow store (default $MLFLOW_TRACKING_URI, else {DEFAULT_STORE})")
 
     predict = verbs.add_parser("predict", help="forecast the steps after the last row of a raw data file")

@@ -1,10 +1,13 @@
 """Top-k ensembles of a sweep: the K best finished trials' forecasts averaged, scored like a run.
 
-``python -m sweepcast ensemble sweeps/<name> --top K [--weights equal|inverse_val]`` ranks the
+``python -m sweepcast ensemble sweeps/<name> --top K [--weights equal|inverse_val|greedy]`` ranks the
 sweep's finished trial runs by the study's metric, rebuilds each member's
 data from its own logged config (members may differ in lookback or inputs: each windows the
 series itself) and loads its network, forecasts the validation and test windows, and averages
-them: equally, or weighted by the inverse of each member's validation RMSE. Every member is
+them: equally, weighted by the inverse of each member's validation RMSE, or by greedy ensemble
+selection (Caruana et al., 2004: the K best and each family's best are candidates, drawn with
+replacement one at a time to lower the validation RMSE of their mean; those never drawn leave).
+Every member is
 scored on the same target rows (validation and test windows read their history from the split
 before, whatever the timestep), which is checked, as is that all were trained on the same data.
 The ensemble is logged as its own run, ``ensemble top K of <study>``, tagged
@@ -34,7 +37,8 @@ from sweepcast.tasks import load_task
 
 log = logging.getLogger(__name__)
 
-WEIGHTS = ("equal", "inverse_val")
+WEIGHTS = ("equal", "inverse_val", "greedy")
+GREEDY_ROUNDS = 25  # draws of Caruana's selection: weights in steps of 1/25 at most (AutoGluon's default too)
 MEMBERS_TAG, WEIGHTS_TAG = "ensemble_members", "ensemble_weights"
 
 
@@ -49,8 +53,10 @@ class Member:
     fingerprint: str
 
 
-def members(store: Any, folder: Path, top: int) -> tuple[list[Member], str, str, str]:
-    """The ``top`` best finished trial runs with a model: (members, study label, metric, experiment id)."""
+def members(store: Any, folder: Path, top: int, family_bests: bool = False) -> tuple[list[Member], str, str, str]:
+    """The ``top`` best finished trial runs with a model: (members, study label, metric, experiment id).
+    With ``family_bests`` (greedy selection), each family's best run joins them, after the top
+    ``top``: a study's top runs are often one family's variants, whose errors a mean cannot cancel."""
     from sweepcast.export.select import finished_runs, sweep_scope  # MLflow-backed; imported when used
 
     if top < 1:
@@ -62,25 +68,56 @@ def members(store: Any, folder: Path, top: int) -> tuple[list[Member], str, str,
         raise SweepcastError(f"{scope.label}: {len(ranked)} finished trial run(s) with '{scope.metric}', fewer than "
                              f"--top {top}")
     ranked.sort(key=lambda run: run.metrics[scope.metric], reverse=scope.direction == "maximize")
+    picked = ranked[:top]
+    if family_bests:
+        seen = {run.tags.get("model_family") for run in picked}
+        for run in ranked[top:]:
+            if run.tags.get("model_family") not in seen:
+                seen.add(run.tags.get("model_family"))
+                picked.append(run)
     chosen = []
-    for run in ranked[:top]:
+    for run in picked:
         config = yaml.safe_load(tracking.run_text(run.run_id, "config.yaml"))
         chosen.append(Member(run.run_id, run.name or run.run_id, float(run.metrics[scope.metric]),
                              float(run.metrics.get("val_rmse", math.nan)), config, run.tags.get("model_uri"),
                              run.tags.get("data_fingerprint", "")))
     if len({m.fingerprint for m in chosen}) > 1:
-        raise SweepcastError(f"{scope.label}: the top {top} runs were trained on different data (data fingerprints "
+        raise SweepcastError(f"{scope.label}: the {len(chosen)} candidate runs were trained on different data (data fingerprints "
                              f"{sorted({m.fingerprint for m in chosen})}); their forecasts do not average")
     return chosen, scope.label, scope.metric, ranked[0].experiment_id
 
 
 def weights_of(chosen: list[Member], how: str) -> np.ndarray:
+    """Fixed weights (``equal``, ``inverse_val``); ``greedy`` needs the forecasts: :func:`greedy_weights`."""
     if how not in WEIGHTS:
         raise SweepcastError(f"--weights: expected one of {WEIGHTS}, got {how!r}")
+    if how == "greedy":
+        return np.full(len(chosen), 1.0 / len(chosen))  # a placeholder until the forecasts are in
     raw = np.ones(len(chosen)) if how == "equal" else np.array([1.0 / m.val_rmse for m in chosen])
     if not np.isfinite(raw).all() or raw.sum() <= 0:
         raise SweepcastError("--weights inverse_val: every member needs a finite, positive val_rmse")
     return raw / raw.sum()
+
+
+def greedy_weights(val_forecasts: list[np.ndarray], target: np.ndarray, rounds: int = GREEDY_ROUNDS) -> np.ndarray:
+    """Caruana's ensemble selection on the validation windows: each round adds (with replacement)
+    the candidate whose addition gives the lowest RMSE of the running mean; the best prefix wins,
+    so the result is never worse on validation than the best single candidate. Why not a fitted
+    stack (linear regression on the forecasts): with a few hundred validation windows and
+    correlated members it overfits, where selection with replacement gives sparse, non-negative
+    weights that sum to one (Caruana et al., ICML 2004; AutoGluon's weighted ensemble)."""
+    stacked = np.stack([np.asarray(f, dtype=float) for f in val_forecasts])
+    counts, total = np.zeros(len(stacked)), np.zeros_like(stacked[0])
+    best_counts, best_score = counts, math.inf
+    for drawn in range(1, rounds + 1):
+        scores = [float(np.sqrt(np.nanmean(((total + f) / drawn - target) ** 2))) for f in stacked]
+        pick = int(np.argmin(scores))  # ties go to the better-ranked candidate
+        counts = counts.copy()
+        counts[pick] += 1
+        total = total + stacked[pick]
+        if scores[pick] < best_score - 1e-12:
+            best_counts, best_score = counts, scores[pick]
+    return best_counts / best_counts.sum()
 
 
 def member_forecasts(member: Member) -> tuple[Any, dict[str, np.ndarray]]:
@@ -109,7 +146,7 @@ def build(folder: Path, top: int, how: str, uri: str) -> tuple[str, dict[str, fl
     from sweepcast.job import log_evaluation  # the one place that logs an Evaluation through the tracking layer
 
     store = tracking.reader(uri)
-    chosen, label, metric, experiment_id = members(store, folder, top)
+    chosen, label, metric, experiment_id = members(store, folder, top, family_bests=how == "greedy")
     weights = weights_of(chosen, how)
     forecasts, first = [], None
     for member in chosen:
@@ -120,16 +157,26 @@ def build(folder: Path, top: int, how: str, uri: str) -> tuple[str, dict[str, fl
                                  "(another data split, max_points or horizon): its forecasts do not average")
         first = first or data
         forecasts.append(predicted)
-        log.info("member %s (%s = %.6g, weight %.3f)", member.name, metric, member.value, weights[len(forecasts) - 1])
+        if how != "greedy":
+            log.info("member %s (%s = %.6g, weight %.3f)", member.name, metric, member.value,
+                     weights[len(forecasts) - 1])
+    if how == "greedy":
+        weights = greedy_weights([f["val"] for f in forecasts], first.target_matrix("val"))
+        kept = [i for i, w in enumerate(weights) if w > 0]
+        log.info("greedy selection kept %d of %d candidates: %s", len(kept), len(chosen),
+                 ", ".join(f"{chosen[i].name} ({weights[i]:.2f})" for i in kept))
+        chosen, forecasts, weights = [chosen[i] for i in kept], [forecasts[i] for i in kept], weights[kept]
 
     def predict(split: str) -> np.ndarray:
         return np.tensordot(weights, np.stack([f[split] for f in forecasts]), axes=1)
 
     task = load_task("series")
-    evaluation = task.evaluate(first, predict, {"members": float(len(chosen))}, "cdn")
+    evaluation = task.evaluate(first, predict, {"members": float(len(chosen)), "candidates": float(top)}, "cdn")
     tags = {MEMBERS_TAG: ",".join(m.run_id for m in chosen), WEIGHTS_TAG: how, "model_family": "ensemble",
             "data_fingerprint": chosen[0].fingerprint, "ensemble_of": label}
-    with tracking.start_run(experiment_id, f"ensemble top {top} of {label}", tags) as run_id:
+    name = f"ensemble top {top} of {label}" if how != "greedy" else \
+        f"ensemble greedy {len(chosen)} of top {top} of {label}"
+    with tracking.start_run(experiment_id, name, tags) as run_id:
         tracking.log_json({"members": [{"run_id": m.run_id, "name": m.name, metric: m.value, "weight": float(w)}
                                        for m, w in zip(chosen, weights)], "weights": how}, "ensemble.json")
         log_evaluation(evaluation)

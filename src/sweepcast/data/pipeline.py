@@ -199,7 +199,7 @@ def prepare(data_cfg: "Mapping[str, Any] | SeriesSettings", max_points: int | No
         inputs=inputs,
         targets=targets.ravel(),
         report=report,
-        fingerprint=fingerprint(frame),
+        fingerprint=fingerprint(frame.drop(columns=derived_calendar(features, raw))),
         settings=settings,
     )
     log.info(
@@ -310,6 +310,13 @@ def clean_spec(cfg: Mapping[str, Any]) -> CleanSpec:
     else:
         values.pop("dead_day_columns", None)
     return CleanSpec(**values)
+
+
+def derived_calendar(features: list[str], raw: pd.DataFrame) -> list[str]:
+    """The calendar columns :func:`model_frame` derived (not the file's own): left out of the
+    fingerprint, since a run with calendar inputs forecasts the same rows of the same data as one
+    without, and their forecasts may be compared (champion) and averaged (ensembles)."""
+    return [c for c in features if c.startswith("cal_") and c not in raw.columns]
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
