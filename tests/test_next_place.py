@@ -144,8 +144,12 @@ def test_train_py_ranks_places_logs_the_field_metrics_and_exports(tmp_path: Path
     (run,) = runs(tmp_path)
     metrics = run.data.metrics
     for key in ("test_acc1", "test_acc5", "test_acc10", "test_mrr", "test_km_median", "val_acc1", "test_other_share",
-                "test_unseen_share", "baseline_test_acc1", "markov_place_test_acc1", "skill"):
+                "test_unseen_share", "baseline_test_acc1", "markov_place_test_acc1", "skill", "test_point_km_median",
+                "val_point_km_median", "last_checkin_test_km_median", "point_radius_km"):
         assert key in metrics, key
+    # the km answer is chosen on validation: never worse there than the top place or the last check-in alone
+    assert metrics["val_point_km_median"] <= metrics["val_km_median"] + 1e-9
+    assert 0 <= metrics["point_stay_mass"] <= 1 and metrics["point_radius_km"] > 0
     assert 0 <= metrics["test_acc1"] <= metrics["test_acc5"] <= metrics["test_acc10"] <= 1 - metrics["test_other_share"]
     assert metrics["baseline_test_acc1"] == max(metrics[f"{b}_test_acc1"] for b in
                                                 ("last_place", "frequent_place", "markov_place", "recent_markov_place"))
@@ -210,6 +214,10 @@ def assert_round_trip(cwd: Path, run) -> None:
         ranked = pd.read_csv(cwd / f"answer_{i}.csv")
         expected = [getattr(window, f"top{k}_location") for k in range(1, 6)]
         assert ranked["location"].tolist() == expected, (user, window.time)
+        # the km answer too: the same point as the run's, on every one of the user's rows
+        assert ranked["point_lat"].nunique() == 1 and ranked["point_lon"].nunique() == 1
+        assert (ranked["point_lat"].iloc[0], ranked["point_lon"].iloc[0]) == \
+            pytest.approx((window.point_lat, window.point_lon), abs=1e-6), (user, window.time)
 
 
 @pytest.mark.slow

@@ -78,7 +78,9 @@ def train_and_evaluate(data: Any, spec: RunSpec) -> dict[str, float]:
     model, fitted, predict = fit_network(data, spec) if spec.model.network else fit_baseline(data, spec)
     evaluation = spec.task.evaluate(data, finite(predict), fitted, spec.tracking.plotlyjs)
     log_evaluation(evaluation)
-    tracking.log_json(spec.task.fitted_state(data).to_json(), "preprocessing/scalers.json")
+    state = spec.task.fitted_state(data)
+    state.details.update(evaluation.state)
+    tracking.log_json(state.to_json(), "preprocessing/scalers.json")
     log_model_and_log(model if spec.model.network else None, data, spec)
     backtest = getattr(spec.data, "backtest", None)
     if backtest is not None:  # after the final fit: a trial pruned in it never pays for the other folds

@@ -24,6 +24,7 @@ from sweepcast.data.trajectories import CheckinData, CheckinSettings, prepare_ch
 from sweepcast.data.windows import ForecastTask, Ranking, batched, input_rows
 from sweepcast.errors import DataError
 from sweepcast.metrics import RANK_DEPTH
+from sweepcast.models.place_point import probabilities
 
 if TYPE_CHECKING:
     import keras
@@ -212,11 +213,13 @@ class NextPlaceData:
         return self.task.ranking
 
     def predict(self, model: "keras.Model", split: str, batch_size: int) -> np.ndarray:
-        """``[windows, depth]`` place indices, best first: each window's candidates by score,
-        :data:`~sweepcast.data.place_candidates.CHUNK` windows at a time; with ``data.predict_gap``
-        one more column, the forecast gap in hours (:func:`split_forecast` parts them)."""
+        """``[windows, 2 * depth]``: place indices, best first (each window's candidates by score,
+        :data:`~sweepcast.data.place_candidates.CHUNK` windows at a time), then the model's
+        probability of each; with ``data.predict_gap`` one more column, the forecast gap in hours
+        (:func:`split_forecast` parts them)."""
         count = self.window_count(split)
         ranked, gaps = np.full((count, self.depth), -1, dtype=np.int32), np.zeros(count)
+        chances = np.zeros((count, self.depth))
         for start in range(0, count, CHUNK):
             window, cands, mask, facts, *_ = self.batch(split, np.arange(start, min(start + CHUNK, count)))
             out = model.predict({"window": window, "candidates": cands, "candidate_mask": mask,
@@ -226,20 +229,29 @@ class NextPlaceData:
             best = np.where(np.take_along_axis(scores, order, axis=1) > -np.inf,
                             np.take_along_axis(cands, order, axis=1), -1)
             ranked[start:start + len(best)] = best
+            chances[start:start + len(best)] = np.take_along_axis(probabilities(scores, mask), order, axis=1)
             if self.ranking.gap:
                 gaps[start:start + len(best)] = unscale_gap(self.checkins.target_scaler, out["gap"],
                                                             self.checkins.settings.dt_log)
-        return np.column_stack([ranked, gaps]) if self.ranking.gap else ranked
+        return np.column_stack([ranked, chances, gaps]) if self.ranking.gap else np.column_stack([ranked, chances])
+
+    def last_checkins(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(lat, lon) of each window's last check-in: the row before its target, the same user's."""
+        rows = self.target_rows(split) - 1
+        return self.frame["lat"].to_numpy()[rows], self.frame["lon"].to_numpy()[rows]
 
 
 
-def split_forecast(forecast: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """A next-place forecast as (ranking ``[windows, depth]``, gap hours or None): baselines and
-    models without a gap output give the ranking alone."""
+def split_forecast(forecast: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """A next-place forecast as (ranking ``[windows, depth]``, the model's probability of each
+    ranked place or None, gap hours or None): baselines give the ranking alone, networks its
+    probabilities too, and the gap when trained with ``data.predict_gap``."""
     forecast = np.asarray(forecast)
+    ranking = forecast[:, :depth].astype(np.int32)
     if forecast.shape[1] == depth:
-        return forecast.astype(np.int32), None
-    return forecast[:, :depth].astype(np.int32), forecast[:, depth].astype(np.float64)
+        return ranking, None, None
+    gap = forecast[:, 2 * depth].astype(np.float64) if forecast.shape[1] > 2 * depth else None
+    return ranking, forecast[:, depth:2 * depth].astype(np.float64), gap
 
 
 def prepare_next_place(settings: NextPlaceSettings, max_points: int | None = None) -> NextPlaceData:

@@ -28,6 +28,8 @@ from sweepcast.data.places import OTHER, PlaceVocabulary
 from sweepcast.data.trajectories import unscale_gap
 from sweepcast.errors import DataError, SweepcastError
 from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
+from sweepcast.metrics import RANK_DEPTH
+from sweepcast.models.place_point import Places, PointRule, probabilities
 
 DEFAULT_TOP = 5
 
@@ -58,8 +60,10 @@ class PlacePreprocessing(CheckinPreprocessing):
     def forecast(self, predict: Any, rows: pd.DataFrame, horizon: int = 1, name: str = "input",
                  top: int = DEFAULT_TOP) -> pd.DataFrame:
         """``user, time, rank, location, lat, lon, score``: each user's ``top`` most likely next
-        places (``score``: the model's probability among the user's candidates), and ``gap_hours``
-        to that check-in when the model was trained with ``data.predict_gap``."""
+        places (``score``: the model's probability among the user's candidates); ``point_lat,
+        point_lon``, the km answer (where to look for the user: the run's ``test_point_km_*``),
+        repeated on each of the user's rows; and ``gap_hours`` to that check-in when the model was
+        trained with ``data.predict_gap``."""
         self.check_horizon(horizon)
         top = self.check_top(top)
         frame = self.frame(rows, name)
@@ -80,10 +84,27 @@ class PlacePreprocessing(CheckinPreprocessing):
         gap = isinstance(out, dict)  # trained with data.predict_gap: the scores and the gap
         logits = np.asarray(out["scores"] if gap else out, dtype=np.float64)
         table = ranked_table(frame, ends, cands, logits, self.vocabulary, min(top, cands.shape[1]))
+        if "point" in self.state.details:  # the km answer, calibrated by the run on its validation windows
+            lat, lon = self.point(frame, ends, cands, logits)
+            table["point_lat"], table["point_lon"] = (np.repeat(v, min(top, cands.shape[1])) for v in (lat, lon))
         if gap:
             hours = unscale_gap(self.target_scaler, out["gap"], self.settings.dt_log)
             table["gap_hours"] = np.repeat(hours, min(top, cands.shape[1]))
         return table
+
+    def point(self, frame: pd.DataFrame, ends: np.ndarray, cands: np.ndarray, logits: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's km point (:mod:`sweepcast.models.place_point`) from the same top places and
+        probabilities the run scored it on."""
+        probability = probabilities(logits, cands >= 0)
+        depth = min(RANK_DEPTH, self.vocabulary.size - 1)
+        order = np.argsort(-probability, axis=1, kind="stable")[:, :depth]
+        ranked = np.where(np.take_along_axis(cands >= 0, order, axis=1), np.take_along_axis(cands, order, axis=1), -1)
+        lat, lon = self.vocabulary.coordinates(ranked)
+        places = Places(np.where(ranked >= 0, np.take_along_axis(probability, order, axis=1), 0.0), lat, lon,
+                        frame["lat"].to_numpy(dtype=np.float64)[ends], frame["lon"].to_numpy(dtype=np.float64)[ends])
+        point_lat, point_lon, _ = PointRule.from_json(self.state.details["point"]).choose(places)
+        return point_lat, point_lon
 
     def history_with_targets(self, frame: pd.DataFrame, ends: np.ndarray) -> tuple[History, np.ndarray]:
         """The request as candidate history, with one placeholder row after each user's last
@@ -111,9 +132,7 @@ class PlacePreprocessing(CheckinPreprocessing):
 def ranked_table(frame: pd.DataFrame, ends: np.ndarray, cands: np.ndarray, logits: np.ndarray,
                  vocabulary: PlaceVocabulary, top: int) -> pd.DataFrame:
     """One row per user and rank: the place, where it is, and its probability among the candidates."""
-    logits = np.where(cands >= 0, logits, -np.inf)
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probability = shifted / shifted.sum(axis=1, keepdims=True)
+    probability = probabilities(logits, cands >= 0)
     order = np.argsort(-probability, axis=1, kind="stable")[:, :top]
     best = np.take_along_axis(cands, order, axis=1)
     users = frame["request_user"].to_numpy()[ends]

@@ -37,11 +37,13 @@ class Artifact:
 @dataclass
 class Evaluation:
     """A fitted model's scores and files: ``metrics`` (final values), ``curves`` (metric histories
-    whose MLflow step is the lead time) and ``artifacts``."""
+    whose MLflow step is the lead time), ``artifacts``, and ``state``: what evaluation calibrated
+    that an exported model needs too (joins the fitted state's details)."""
 
     metrics: dict[str, float]
     curves: dict[str, list[float]] = field(default_factory=dict)
     artifacts: list[Artifact] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

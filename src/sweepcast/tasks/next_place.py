@@ -30,6 +30,7 @@ from sweepcast.models.frequent_place import FrequentPlace
 from sweepcast.models.last_checkin import LastCheckin
 from sweepcast.models.last_place import LastPlace
 from sweepcast.models.markov_place import MarkovPlace
+from sweepcast.models.place_point import Places, PointRule, calibrate
 from sweepcast.models.recent_markov_place import RecentMarkovPlace
 from sweepcast.tasks.base import Artifact, CardText, Evaluation, Predict
 
@@ -40,13 +41,14 @@ TABLE_ROWS = 5_000  # test windows kept in predictions/test_places.csv
 MAP_POINTS = 400
 PREDICTIONS = "predictions/test_places.csv"
 SCORES = ("acc1", "acc5", "acc10", "mrr", "km_median", "km_mean", "other_share", "unseen_share")
+POINT_SCORES = ("point_km_median", "point_km_mean")  # the km answer (sweepcast.models.place_point)
 BASELINES = {"last_place": LastPlace, "frequent_place": FrequentPlace, "markov_place": MarkovPlace,
              "recent_markov_place": RecentMarkovPlace}
 
 
 class NextPlaceTask:
     name = "next_place"
-    optimizable = tuple(f"{split}_{score}" for split in ("val", "test") for score in SCORES[:6]) + (
+    optimizable = tuple(f"{split}_{score}" for split in ("val", "test") for score in (*SCORES[:6], *POINT_SCORES)) + (
         "baseline_test_acc1", "skill")
     default_metric = "val_acc1"
     reference = "best of last / frequent / Markov / recent Markov place"
@@ -63,10 +65,18 @@ class NextPlaceTask:
     def evaluate(self, data: NextPlaceData, predict: Predict, fitted: Mapping[str, float], plotlyjs: str) -> Evaluation:
         """Val and test rankings scored; every baseline on the same test windows; the table and map."""
         started = time.perf_counter()
-        test_pred, test_gap = split_forecast(predict("test"), data.depth)
-        val_pred, val_gap = split_forecast(predict("val"), data.depth)
+        test_pred, test_chance, test_gap = split_forecast(predict("test"), data.depth)
+        val_pred, val_chance, val_gap = split_forecast(predict("val"), data.depth)
         metrics = {**split_scores(data, "val", val_pred, "val"), **split_scores(data, "test", test_pred, "test"),
-                   **fitted}
+                   **last_checkin_scores(data), **fitted}
+        state, point = {}, None
+        if val_chance is not None:  # a network: its probabilities also give the point answer in km
+            rule, scores, point = point_scores(data, {"val": (val_pred, val_chance), "test": (test_pred, test_chance)})
+            metrics.update(scores)
+            state["point"] = rule.to_json()
+        else:  # a baseline's point is its top place
+            metrics.update({f"{split}_point_{key}": metrics[f"{split}_{key}"] for split in ("val", "test")
+                            for key in ("km_median", "km_mean")})
         if test_gap is not None:  # data.predict_gap: the gap's MAE, against the user's median training gap
             metrics.update(gap_scores(data, {"val": val_gap, "test": test_gap}))
         rankings = {}
@@ -81,7 +91,8 @@ class NextPlaceTask:
             metrics[f"baseline_test_{score}"] = metrics[f"{best}_test_{score}"]
         metrics["skill"] = acc_skill(metrics["test_acc1"], metrics["baseline_test_acc1"])
         metrics["evaluate_seconds"] = time.perf_counter() - started
-        return Evaluation(metrics, artifacts=artifacts(data, test_pred, rankings[best], best, plotlyjs, test_gap))
+        return Evaluation(metrics, artifacts=artifacts(data, test_pred, rankings[best], best, plotlyjs, test_gap, point),
+                          state=state)
 
     def fitted_state(self, data: NextPlaceData) -> FittedState:
         checkins = data.checkins
@@ -101,6 +112,9 @@ class NextPlaceTask:
             metrics["test_acc1"], metrics["test_acc5"], metrics["test_acc10"], metrics["test_mrr"],
             metrics["test_km_median"], metrics["skill"], metrics["baseline_test_acc1"],
             metrics["baseline_test_km_median"], 100 * metrics["test_other_share"])
+        if "point_radius_km" in metrics:  # a network's km answer
+            line += "; point answer misses by %.2f km median (last check-in: %.2f)" % (
+                metrics["test_point_km_median"], metrics["last_checkin_test_km_median"])
         if "test_dt_minutes_mae" in metrics:  # data.predict_gap
             line += "; gap MAE %.0f min (the user's median gap: %.0f)" % (
                 metrics["test_dt_minutes_mae"], metrics["baseline_test_dt_minutes_mae"])
@@ -121,7 +135,8 @@ class NextPlaceTask:
                     f"among {serving.vocabulary.size - 1} training places ({serving.data.get('split')})"),
             usage=("The model takes recent check-ins of one or more users (CSV columns `user, time, lat, lon, location`, "
                    "or a SNAP `.txt`/`.txt.gz` file) and returns each user's likeliest next places: `user, time, rank, "
-                   "location, lat, lon, score` (`params={\"top\": K}`, default 5). Places outside the vocabulary "
+                   "location, lat, lon, score, point_lat, point_lon` (`params={\"top\": K}`, default 5; the point: "
+                   "where to look for the user, the run's `test_point_km_*`). Places outside the vocabulary "
                    "are never named."),
         )
 
@@ -152,6 +167,42 @@ def gap_scores(data: NextPlaceData, gaps: Mapping[str, np.ndarray]) -> dict[str,
     return scores
 
 
+def last_checkin_scores(data: NextPlaceData) -> dict[str, float]:
+    """km from the user's last check-in to the next: "stay where you were", the km reference."""
+    rows = data.target_rows("test")
+    lat, lon = data.last_checkins("test")
+    km = haversine_km(data.frame["lat"].to_numpy()[rows], data.frame["lon"].to_numpy()[rows], lat, lon)
+    return {"last_checkin_test_km_median": float(np.median(km)) if len(km) else float("nan"),
+            "last_checkin_test_km_mean": float(np.mean(km)) if len(km) else float("nan")}
+
+
+def point_places(data: NextPlaceData, split: str, ranked: np.ndarray, chance: np.ndarray) -> Places:
+    lat, lon = data.vocabulary.coordinates(ranked)
+    return Places(np.where(ranked >= 0, chance, 0.0), lat, lon, *data.last_checkins(split))
+
+
+def point_scores(data: NextPlaceData, forecasts: Mapping[str, tuple[np.ndarray, np.ndarray]]
+                 ) -> tuple[PointRule, dict[str, float], tuple[np.ndarray, np.ndarray]]:
+    """The km answer (:mod:`sweepcast.models.place_point`): its rule calibrated on validation,
+    its misses on both splits, and the test points."""
+    frame = data.frame
+    truth = {split: (frame["lat"].to_numpy()[data.target_rows(split)], frame["lon"].to_numpy()[data.target_rows(split)])
+             for split in forecasts}
+    places = {split: point_places(data, split, *forecasts[split]) for split in forecasts}
+    rule = calibrate(places["val"], *truth["val"], data.target_positions("val") < 0)
+    scores: dict[str, float] = {"point_radius_km": rule.radius_km, "point_stay_mass": rule.stay_mass}
+    test_point = (np.zeros(0), np.zeros(0))
+    for split in forecasts:
+        lat, lon, stays = rule.choose(places[split])
+        km = haversine_km(*truth[split], lat, lon)
+        scores[f"{split}_point_km_median"] = float(np.nanmedian(km)) if np.isfinite(km).any() else float("nan")
+        scores[f"{split}_point_km_mean"] = float(np.nanmean(km)) if np.isfinite(km).any() else float("nan")
+        scores[f"{split}_point_stay_share"] = float(np.mean(stays)) if len(stays) else float("nan")
+        if split == "test":
+            test_point = (lat, lon)
+    return rule, scores, test_point
+
+
 def split_scores(data: NextPlaceData, split: str, ranked: np.ndarray, prefix: str) -> dict[str, float]:
     """Acc@k, MRR, km of the top-1 place, and the shares of targets no ranker can hit."""
     true = data.true_places(split)
@@ -173,20 +224,22 @@ def top1_km(data: NextPlaceData, rows: np.ndarray, top1: np.ndarray) -> np.ndarr
 
 
 def artifacts(data: NextPlaceData, test_pred: np.ndarray, base_pred: np.ndarray, baseline: str,
-              plotlyjs: str, test_gap: np.ndarray | None = None) -> list[Artifact]:
+              plotlyjs: str, test_gap: np.ndarray | None = None,
+              point: tuple[np.ndarray, np.ndarray] | None = None) -> list[Artifact]:
     from sweepcast.report.checkin_figures import locations_figure  # plotly: seconds
     from sweepcast.report.forecast import figure_html
 
-    table = prediction_table(data, test_pred, base_pred, test_gap)
+    table = prediction_table(data, test_pred, base_pred, test_gap, point)
     shown = table.dropna(subset=["pred_lat"]).head(MAP_POINTS)
     page = locations_figure(shown, f"next place: true vs top-1, baseline {baseline} ({len(shown)} test windows)")
     return [Artifact(PREDICTIONS, table, digits=9), Artifact("plots/places_test.html", figure_html(page, plotlyjs))]
 
 
 def prediction_table(data: NextPlaceData, test_pred: np.ndarray, base_pred: np.ndarray,
-                     test_gap: np.ndarray | None = None) -> pd.DataFrame:
+                     test_gap: np.ndarray | None = None,
+                     point: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """Up to :data:`TABLE_ROWS` test windows (seed 0): who, when, the true place, the model's
-    top 5 and the baseline's top 1, and where they are."""
+    top 5 and the baseline's top 1, and where they are; a network's km point too."""
     rows = data.target_rows("test")
     pick = np.sort(np.random.default_rng(0).choice(len(rows), size=min(TABLE_ROWS, len(rows)), replace=False))
     frame = data.frame.iloc[rows[pick]]
@@ -204,6 +257,10 @@ def prediction_table(data: NextPlaceData, test_pred: np.ndarray, base_pred: np.n
     hits = (ranked == true[:, None]) & (true[:, None] > 0)
     table["hit_rank"] = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0)
     table["km_error"] = top1_km(data, rows[pick], ranked[:, 0])
+    if point is not None:
+        table["point_lat"], table["point_lon"] = point[0][pick], point[1][pick]
+        table["point_km_error"] = haversine_km(table["true_lat"].to_numpy(), table["true_lon"].to_numpy(),
+                                               table["point_lat"].to_numpy(), table["point_lon"].to_numpy())
     if test_gap is not None:
         table["true_gap_hours"] = data.checkins.target_matrix("test")[pick, 0]
         table["pred_gap_hours"] = test_gap[pick]
