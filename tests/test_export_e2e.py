@@ -270,3 +270,68 @@ def test_a_winning_baseline_is_reported_not_hidden(swept: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "which logged no model" in done.stderr and "persistence" in done.stderr
     assert "| persistence |" in (swept / "exports/experiment/MODEL_CARD.md").read_text()
+
+
+def test_a_gbdt_exports_refit_without_pickle_alone_and_in_an_ensemble(tmp_path: Path) -> None:
+    """A GBDT logs no model: export refits it from its config (the run's own trees: its test RMSE is
+    the run's) and ships it as a skops file; a fresh interpreter forecasts what the refit does
+    here, and an ensemble of a GBDT and a network exports and answers their weighted mean."""
+    import mlflow
+
+    from sweepcast.models import fitted_baseline
+    from sweepcast.tasks import prepare, preprocessing_from_json
+
+    assert_ok(train(tmp_path, "-m", "model=gbdt,lstm", "trainer=smoke", "trainer.max_points=600",
+                    "data.timestep=20", "data.features=[WATCH_UCNT,natural_all]", "data.horizon=2", timeout=600))
+    store = client(tmp_path)
+    (experiment,) = [e for e in store.search_experiments() if e.name == "livestream"]
+    trials = {r.data.tags["model_family"]: r for r in store.search_runs([experiment.experiment_id])
+              if "trial_number" in r.data.tags}
+    gbdt = trials["gbdt"]
+    done = sweepcast(tmp_path, "export", "--run", gbdt.info.run_id, "--to", "exports/gbdt")
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder = tmp_path / "exports" / "gbdt"
+    assert (folder / "artifacts" / "trees.skops").is_file() and not list(folder.rglob("*.pkl"))
+    assert "skops==" in (folder / "requirements.txt").read_text()
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    config = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{gbdt.info.run_id}/config.yaml"))
+    data = prepare(config["data"], config["trainer"]["max_points"])
+    refit = fitted_baseline(config["model"], data, config["trainer"]["seed"])
+    truth = data.target_matrix("test")
+    assert np.sqrt(np.mean((refit.predict(data, "test") - truth) ** 2)) == pytest.approx(
+        gbdt.data.metrics["test_rmse"], rel=1e-9)  # the run's own trees
+
+    example = json.loads((folder / "serving_input_example.json").read_text())["dataframe_split"]
+    pd.DataFrame(example["data"], columns=example["columns"]).to_csv(tmp_path / "request.csv", index=False)
+    script = ("import sys, pandas as pd, mlflow.pyfunc\n"
+              "rows = pd.read_csv(sys.argv[2], dtype=str, keep_default_na=False, na_values=[''])\n"
+              "print(mlflow.pyfunc.load_model(sys.argv[1]).predict(rows, params={'horizon': 2}).to_json(orient='records'))\n"
+              "print('tensorflow' in sys.modules)")
+
+    def fresh(model: str) -> pd.DataFrame:
+        done = subprocess.run([sys.executable, "-c", script, model, "request.csv"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "PYTHONPATH": ""})
+        assert done.returncode == 0, done.stderr[-3000:]
+        *_, answer, imported_tf = done.stdout.strip().splitlines()
+        return pd.DataFrame(json.loads(answer)).assign(tensorflow=imported_tf == "True")
+
+    there = fresh("exports/gbdt")
+    assert not there["tensorflow"].any()  # a GBDT alone answers without loading TensorFlow
+    prep = preprocessing_from_json(json.loads((folder / "artifacts" / "preprocessing.json").read_text()))
+    rows = pd.read_csv(tmp_path / "request.csv", dtype=str, keep_default_na=False, na_values=[""])
+    here = prep.forecast(lambda w: refit.model.predict(w.reshape(len(w), -1)).reshape(len(w), -1), rows, 2)
+    assert np.allclose(there["WATCH_UCNT"], here["WATCH_UCNT"], rtol=1e-9)
+
+    (sweep,) = (tmp_path / "sweeps").iterdir()
+    made = subprocess.run([sys.executable, "-m", "sweepcast", "ensemble", str(sweep), "--top", "2", "--weights",
+                           "inverse_val"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr[-3000:]
+    (pair,) = [r for r in store.search_runs([experiment.experiment_id]) if "ensemble_members" in r.data.tags]
+    done = sweepcast(tmp_path, "export", "--run", pair.info.run_id, "--to", "exports/pair")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sweepcast(tmp_path, "export", "--run", trials["lstm"].info.run_id, "--to", "exports/lstm").returncode == 0
+    both, alone = fresh("exports/pair"), {name: fresh(f"exports/{name}")["WATCH_UCNT"] for name in ("gbdt", "lstm")}
+    weights = {name: 1 / trials[name].data.metrics["val_rmse"] for name in alone}
+    expected = sum(weights[n] * alone[n] for n in alone) / sum(weights.values())
+    assert np.allclose(both["WATCH_UCNT"], expected, rtol=1e-6)

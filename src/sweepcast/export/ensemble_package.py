@@ -4,8 +4,8 @@ The ensemble run (:mod:`sweepcast.ensembles`) names its members and weights; eac
 logged network and fitted preprocessing are packaged as in a single export, and the pyfunc
 answers like one model: every member forecasts from the raw rows through its own preprocessing
 (its own lookback and inputs) and the answers are averaged with the run's weights
-(:mod:`sweepcast.export.combine`). Members must be networks: a baseline member (GBDT, ETS)
-logs no model to package.
+(:mod:`sweepcast.export.combine`). Members are networks or GBDTs (refit from their config and
+saved with skops); another baseline member (ETS, persistence, ...) is refused in one line.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sweepcast.ensembles import MEMBERS_TAG
 from sweepcast.errors import SweepcastError
 from sweepcast.export.combine import combine
 from sweepcast.export.package import RunArtifacts, input_example, read_run, requirements, stage_member
-from sweepcast.export.select import Candidate
+from sweepcast.export.select import REFIT_FAMILIES, Candidate, is_exportable
 from sweepcast.tracking import reading
 from sweepcast.tracking.exported_model import save_forecaster
 
@@ -39,12 +39,12 @@ def members(store: Any, run_id: str) -> tuple[list[tuple[Candidate, RunArtifacts
         member = reading.find_run(store, member_id)
         if member is None:
             raise SweepcastError(f"ensemble {run_id}: member run {member_id} is not in this store")
-        if "model_uri" not in member.tags:
+        if not is_exportable(member.tags):
             raise SweepcastError(f"ensemble {run_id}: member {member.name} ({member.tags.get('model_family', '?')}) "
-                                 "logged no model (a baseline): an ensemble with baseline members cannot be exported "
-                                 "yet; export its best network, or an ensemble of networks")
+                                 f"logged no model (a baseline): only networks and {', '.join(REFIT_FAMILIES)} members "
+                                 "export; export its best network, or an ensemble without it")
         candidate = Candidate(member_id, member.name or member_id, member.experiment_id, "val_rmse", "minimize",
-                              float(member.metrics.get("val_rmse", float("nan"))), member.tags["model_uri"],
+                              float(member.metrics.get("val_rmse", float("nan"))), member.tags.get("model_uri", ""),
                               f"ensemble {run_id}")
         found.append((candidate, read_run(store, candidate)))
     return found, weights
@@ -55,25 +55,24 @@ def save_ensemble(found: list[tuple[Candidate, RunArtifacts]], weights: list[flo
     with tempfile.TemporaryDirectory(prefix="sweepcast-export-") as scratch:
         networks, files, servings = [], [], []
         for i, (candidate, run) in enumerate(found):
-            network, preprocessing_file, model = stage_member(candidate, run, Path(scratch), f"_{i}")
+            network, preprocessing_file, predict = stage_member(candidate, run, Path(scratch), f"_{i}")
             networks.append(network)
             files.append(preprocessing_file)
-            servings.append((run.preprocessing, model))
+            servings.append((run.preprocessing, predict))
         weights_file = Path(scratch) / "ensemble.json"
         weights_file.write_text(json.dumps({"weights": weights, "members": [c.run_id for c, _ in found]}),
                                 encoding="utf-8")
         longest = max((run.preprocessing for _, run in found), key=lambda s: s.task.timestep)
         example = input_example(longest)  # enough rows for the member with the longest lookback
         params = found[0][1].preprocessing.params()
-        outputs = [serving.forecast(lambda w, net=net: net.predict(w, verbose=0), example, params["horizon"], "example")
-                   for serving, net in servings]
+        outputs = [serving.forecast(predict, example, params["horizon"], "example") for serving, predict in servings]
         output = combine(outputs, weights, found[0][1].preprocessing.target)
         save_forecaster(folder, networks, files, example, output, params, requirements(), weights_file)
 
 
 def ensemble_card(name: str, run_id: str, view_metrics: dict[str, float], found: list[tuple[Candidate, RunArtifacts]],
                   weights: list[float]) -> str:
-    lines = [f"# {name}", "", f"An ensemble (MLflow run `{run_id}`): the weighted mean of {len(found)} networks' "
+    lines = [f"# {name}", "", f"An ensemble (MLflow run `{run_id}`): the weighted mean of {len(found)} members' "
              "forecasts, each from the raw rows through its own preprocessing.", "", "## Members", "",
              "| run | name | window | val RMSE | weight |", "|---|---|---:|---:|---:|"]
     for (candidate, run), weight in zip(found, weights):

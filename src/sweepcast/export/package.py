@@ -22,9 +22,10 @@ import yaml
 from sweepcast.data.sources import load_source, source
 from sweepcast.errors import DataError, SweepcastError, first_line
 from sweepcast.export.budget import smoke_warning
-from sweepcast.export.select import EXPORT_TAG, Candidate
+from sweepcast.export.select import EXPORT_TAG, REFIT_FAMILIES, Candidate
 from sweepcast.export.serving import Serving
 from sweepcast.export.target import check_target, write_marker
+from sweepcast.models.gbdt import load_trees, save_trees
 from sweepcast.tasks import preprocessing_from_json
 from sweepcast.tracking import reading, registry
 from sweepcast.tracking.exported_model import save_forecaster
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALIAS = "champion"
-REQUIREMENTS = ("mlflow", "keras", "numpy", "pandas", "scikit-learn", "holidays", "pyyaml")
+REQUIREMENTS = ("mlflow", "keras", "numpy", "pandas", "scikit-learn", "holidays", "pyyaml", "skops")
 
 
 @dataclass(frozen=True)
@@ -78,24 +79,53 @@ def requirements() -> list[str]:
     return [f"{dist}=={metadata.version(dist)}" for dist in REQUIREMENTS] + [tensorflow_requirement()]
 
 
-def stage_member(candidate: Candidate, run: RunArtifacts, scratch: Path, suffix: str = "") -> tuple[str, Path, Any]:
-    """The run's network downloaded and its preprocessing written into ``scratch`` (``suffix``
-    tells an ensemble's members apart): (network folder, preprocessing file, loaded network)."""
-    network = reading.download(candidate.model_uri, str(scratch / f"network{suffix}"))
+def stage_member(candidate: Candidate, run: RunArtifacts, scratch: Path, suffix: str = ""
+                 ) -> tuple[str, Path, Callable[[Any], Any]]:
+    """The run's model and its preprocessing written into ``scratch`` (``suffix`` tells an
+    ensemble's members apart): (model artifact, preprocessing file, scaled windows -> scaled
+    forecasts). A network is downloaded; a GBDT, which logs no model, is refit from its config."""
     preprocessing_file = scratch / f"preprocessing{suffix}.json"
     preprocessing_file.write_text(json.dumps(run.preprocessing.as_json(), indent=1), encoding="utf-8")
-    return network, preprocessing_file, reading.load_logged_model(network)
+    if not candidate.model_uri:
+        trees = refit_trees(candidate, run, scratch / f"trees{suffix}.skops")
+        return str(trees), preprocessing_file, load_trees(trees)  # forecasts from the shipped file itself
+    network = reading.download(candidate.model_uri, str(scratch / f"network{suffix}"))
+    model = reading.load_logged_model(network)
+    return network, preprocessing_file, lambda windows: model.predict(windows, verbose=0)
+
+
+def refit_trees(candidate: Candidate, run: RunArtifacts, path: Path) -> Path:
+    """A GBDT run's trees, refit from its logged config on its data (deterministic given the seed:
+    no early-stopping sample, so the same trees as the run's), saved with skops. The data must
+    still be where the run read it, and be the same: its fingerprint is checked."""
+    from sweepcast.models import fitted_baseline
+    from sweepcast.tasks import prepare
+
+    family = run.tags.get("model_family")
+    if family not in REFIT_FAMILIES:
+        raise SweepcastError(f"run {candidate.run_id} ({family}) logged no model: only networks and "
+                             f"{', '.join(REFIT_FAMILIES)} export")
+    trainer = run.config.get("trainer") or {}
+    try:
+        data = prepare(run.config["data"], trainer.get("max_points"))
+    except DataError as err:
+        raise SweepcastError(f"{err} (export refits run {candidate.run_id}'s GBDT on its training data)") from None
+    logged = run.tags.get("data_fingerprint")
+    if logged and data.fingerprint != logged:
+        raise SweepcastError(f"run {candidate.run_id}: its training data changed since the run (fingerprint "
+                             f"{data.fingerprint}, the run's {logged}); a refit GBDT would not be the run's model")
+    save_trees(fitted_baseline(run.config["model"], data, int(trainer.get("seed", 0))), path)
+    return path
 
 
 def save_model(candidate: Candidate, run: RunArtifacts, folder: Path) -> pd.DataFrame:
     """Write the pyfunc into ``folder`` (must not exist); return the example's forecast."""
     with tempfile.TemporaryDirectory(prefix="sweepcast-export-") as scratch:
-        network, preprocessing_file, keras_model = stage_member(candidate, run, Path(scratch))
+        network, preprocessing_file, predict = stage_member(candidate, run, Path(scratch))
         example = input_example(run.preprocessing)
         params = run.preprocessing.params()
         extra = {key: value for key, value in params.items() if key != "horizon"}
-        output = run.preprocessing.forecast(lambda w: keras_model.predict(w, verbose=0), example, params["horizon"],
-                                            "example", **extra)
+        output = run.preprocessing.forecast(predict, example, params["horizon"], "example", **extra)
         save_forecaster(folder, network, preprocessing_file, example, output, params, requirements())
     return output
 

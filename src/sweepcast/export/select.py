@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 
 DIRECTIONS = ("minimize", "maximize")
 EXPORT_TAG = "sweepcast_export_of"  # on the run an export logs
+REFIT_FAMILIES = ("gbdt",)  # baselines that log no model but export: refit from their config, saved with skops
+
+
+def is_exportable(tags: dict[str, str]) -> bool:
+    """A run that logged a network, or a baseline of :data:`REFIT_FAMILIES`, which export refits."""
+    return "model_uri" in tags or tags.get("model_family") in REFIT_FAMILIES
 
 
 @dataclass(frozen=True)
@@ -98,28 +104,30 @@ def run_scope(store: Store, run_id: str, metric: str | None, direction: str | No
 
 
 def best_candidate(store: Store, scope: Scope) -> Candidate:
-    """The best FINISHED run in ``scope`` that logged a model and the metric (baselines log no model)."""
+    """The best FINISHED run in ``scope`` that can be exported (:func:`is_exportable`) and logged
+    the metric; a better run that cannot (a baseline other than GBDT) is named in a warning."""
     if scope.direction not in DIRECTIONS:
         raise SweepcastError(f"--direction: expected one of {DIRECTIONS}, got {scope.direction!r}")
     found = finished_runs(store, scope)
     ranked = [run for run in found
-              if "model_uri" in run.tags and math.isfinite(run.metrics.get(scope.metric, math.nan))]
+              if is_exportable(run.tags) and math.isfinite(run.metrics.get(scope.metric, math.nan))]
     if not ranked:
         finished = len(found)
         raise SweepcastError(
             f"{scope.label}: no finished run with a logged model and metric '{scope.metric}' "
-            f"({finished} finished run(s) in all; baselines and tracking.log_model=false runs have no model)"
+            f"({finished} finished run(s) in all; baselines other than GBDT and tracking.log_model=false runs have "
+            "no model)"
         )
     pick = min if scope.direction == "minimize" else max
     run = pick(ranked, key=lambda r: r.metrics[scope.metric])
     scored = [r for r in found if math.isfinite(r.metrics.get(scope.metric, math.nan))]
     overall = pick(scored, key=lambda r: r.metrics[scope.metric])
     if overall.run_id != run.run_id:  # e.g. a GBDT won the sweep: say so, never hide it
-        log.warning("the best run of %s by %s is %s (%s = %.6g), which logged no model (a baseline, or "
-                    "tracking.log_model=false); exporting the best run with a model instead",
+        log.warning("the best run of %s by %s is %s (%s = %.6g), which logged no model (a baseline other than "
+                    "GBDT, or tracking.log_model=false); exporting the best run with a model instead",
                     scope.label, scope.metric, overall.name, scope.metric, overall.metrics[scope.metric])
     return Candidate(run.run_id, run.name or run.run_id, run.experiment_id, scope.metric,
-                     scope.direction, float(run.metrics[scope.metric]), run.tags["model_uri"], scope.label)
+                     scope.direction, float(run.metrics[scope.metric]), run.tags.get("model_uri", ""), scope.label)
 
 
 def finished_runs(store: Store, scope: Scope) -> list[RunView]:

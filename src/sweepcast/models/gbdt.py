@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -25,7 +26,7 @@ from sklearn.multioutput import MultiOutputRegressor
 from threadpoolctl import threadpool_limits
 
 from sweepcast import checks
-from sweepcast.errors import ConfigError
+from sweepcast.errors import ConfigError, SweepcastError
 from sweepcast.fitting import trial_openmp_threads
 from sweepcast.models.recursive import recursive_forecast
 from sweepcast.models.spec import check_keys, non_negative, positive_int
@@ -40,6 +41,10 @@ KIND = "baseline"
 DATA_KINDS = ("series", "checkins")
 KEYS = ("name", "max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization", "max_horizon")
 TREE_PARAMS = ("max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")
+# what a fitted HistGradientBoostingRegressor holds besides estimators (skops trusts those itself)
+TRUSTED = ("sklearn._loss.link.IdentityLink", "sklearn._loss.link.Interval", "sklearn._loss.loss.HalfSquaredError",
+           "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+           "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor")
 
 
 def validate(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,6 +114,32 @@ class GBDT:
                 return recursive_forecast(lambda windows: self.model.predict(flatten(windows)), data, split)
             scaled = self.model.predict(flatten(data.windows(split)))
         return data.inverse_target(scaled.reshape(len(scaled), -1))
+
+
+def save_trees(forecaster: GBDT, path: Path) -> None:
+    """The fitted trees as a skops file (an exported model's member; never a pickle)."""
+    import skops.io  # here, not at the top: only export needs it
+
+    skops.io.dump(forecaster.model, path)
+
+
+def load_trees(path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
+    """Scaled windows ``[n, timestep, features]`` -> scaled ``[n, outputs]``, from :func:`save_trees`'s
+    file. skops rebuilds only trusted types; scikit-learn's own estimators are, and the trees'
+    parts in :data:`TRUSTED` are named here; a file asking for any other type is refused."""
+    import skops.io  # here, not at the top: only an exported GBDT needs it
+
+    asked = skops.io.get_untrusted_types(file=path)
+    unknown = sorted(set(asked) - set(TRUSTED))
+    if unknown:
+        raise SweepcastError(f"{path}: a GBDT member that asks for types sweepcast does not trust ({unknown[0]}); "
+                             "re-export it with this version of sweepcast")
+    model = skops.io.load(path, trusted=asked)
+
+    def predict(windows: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(flatten(np.asarray(windows)))).reshape(len(windows), -1)
+
+    return predict
 
 
 def build(spec: Mapping[str, Any], input_shape: tuple[int, int], outputs: int = 1) -> GBDT:

@@ -2,7 +2,8 @@
 
 Loaded by ``mlflow.pyfunc.load_model``, ``mlflow models serve`` and ``python -m sweepcast predict``
 alike, so all three give the same numbers. Its artifacts are the trained Keras network (an
-``mlflow.keras`` model directory) and ``preprocessing.json``; the ``sweepcast`` package travels
+``mlflow.keras`` model directory) or a GBDT's trees (a skops file, never a pickle) and
+``preprocessing.json``; the ``sweepcast`` package travels
 in the model's ``code`` folder, so the directory is self-contained apart from its pinned pip
 requirements. The model is saved as code (``model_code.py``), never as a pickled object. The
 forecasting itself is the task's preprocessing's (:mod:`sweepcast.export.preprocessing`,
@@ -40,8 +41,6 @@ class RawForecaster(mlflow.pyfunc.PythonModel):
     answers with HTTP 400."""
 
     def load_context(self, context: Any) -> None:
-        import mlflow.keras  # here, not at the top: mlflow.keras imports TensorFlow
-
         artifacts = context.artifacts
         weights = [1.0]
         if ENSEMBLE in artifacts:  # an ensemble: network_<i> and preprocessing_<i> per member, and the weights
@@ -53,9 +52,9 @@ class RawForecaster(mlflow.pyfunc.PythonModel):
         for network, preprocessing in keys:
             with open(artifacts[preprocessing], encoding="utf-8") as handle:
                 serving = preprocessing_from_json(json.load(handle))
-            self.members.append((serving, mlflow.keras.load_model(artifacts[network])))
+            self.members.append((serving, load_member(artifacts[network])))
         self.weights = weights
-        self.preprocessing, self.network = self.members[0]
+        self.preprocessing = self.members[0][0]
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         defaults = self.preprocessing.params()  # horizon, and e.g. a next-place model's "top"
@@ -67,11 +66,22 @@ class RawForecaster(mlflow.pyfunc.PythonModel):
         extra = {**defaults, **given}
         horizon = extra.pop("horizon")
         try:
-            forecasts = [serving.forecast(lambda window, net=network: net.predict(window, verbose=0), model_input,
-                                          horizon, **extra) for serving, network in self.members]
+            forecasts = [serving.forecast(predict, model_input, horizon, **extra) for serving, predict in self.members]
             return forecasts[0] if len(forecasts) == 1 else combine(forecasts, self.weights, self.preprocessing.target)
         except SweepcastError as err:
             raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from None
+
+
+def load_member(path: str) -> Any:
+    """A member's scaled windows -> scaled forecasts: a GBDT's skops file (``.skops``) or a Keras network."""
+    if str(path).endswith(".skops"):
+        from sweepcast.models.gbdt import load_trees  # scikit-learn and skops, no TensorFlow
+
+        return load_trees(path)
+    import mlflow.keras  # here, not at the top: mlflow.keras imports TensorFlow
+
+    network = mlflow.keras.load_model(path)
+    return lambda window: network.predict(window, verbose=0)
 
 
 def save_forecaster(folder: Path, network: str | list[str], preprocessing_file: Path | list[Path], example: pd.DataFrame,
