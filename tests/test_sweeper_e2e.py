@@ -302,3 +302,47 @@ def test_a_plateau_stops_claiming_records_why_and_a_rerun_continues(tmp_path: Pa
     assert parent.info.status == "FINISHED" and "hydra.sweeper.patience" in parent.data.tags["stopped"]
     assert_ok(train(tmp_path, *args, timeout=600))
     assert states(study_of(tmp_path)).count("COMPLETE") == 12
+
+
+@pytest.mark.slow
+def test_a_warm_start_queues_the_best_fitting_points_of_an_earlier_study_first(tmp_path: Path) -> None:
+    """hydra.sweeper.warm_start (issue 18.2): a new study over a changed space first reruns the
+    earlier study's best points that fit it (the rest named in one warning), then samples; a
+    source that is neither a sweep folder nor a study is one line, exit 2, nothing created."""
+    import optuna
+
+    from sweepcast.sweeper.study import WARM
+
+    common = ["-m", "trainer=smoke", "model=moving_average", "hydra.sweeper.mode=sample"]
+    assert_ok(train(tmp_path, *common, "model.window=range(1,40)", "hydra.sweeper.n_trials=6",
+                    "hydra.sweeper.study_name=cold", timeout=600))
+    cold = optuna.load_study(study_name="cold", storage=f"sqlite:///{tmp_path / 'sweeps/cold/optuna.db'}")
+    ranked = sorted((t for t in cold.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    fitting: list[dict] = []
+    for trial in ranked:  # the best distinct points that fit the new range
+        if trial.params["model.window"] >= 5 and trial.params not in fitting and len(fitting) < 3:
+            fitting.append(trial.params)
+    last = next(i for i, t in enumerate(ranked) if t.params == fitting[-1])  # where the warm start stops reading
+    skipped = [t for t in ranked[:last] if t.params["model.window"] < 5]
+    done = train(tmp_path, *common, "model.window=range(5,60)", "hydra.sweeper.n_trials=4",
+                 "hydra.sweeper.study_name=warm", "+hydra.sweeper.warm_start=sweeps/cold",
+                 "+hydra.sweeper.warm_start_top=3", timeout=600)
+    assert_ok(done)
+    warm = optuna.load_study(study_name="warm", storage=f"sqlite:///{tmp_path / 'sweeps/warm/optuna.db'}")
+    trials = sorted(warm.trials, key=lambda t: t.number)
+    assert [t.params for t in trials[:3]] == fitting and [t.user_attrs[WARM] for t in trials[:3]] == fitting
+    assert WARM not in trials[3].user_attrs and all(t.state.name == "COMPLETE" for t in trials)
+    log = done.stdout + done.stderr
+    assert "warm start: the 3 best fitting trial(s) of study 'cold' are queued first" in log
+    if skipped:
+        assert f"{len(skipped)} of its best trials do not fit this space" in log and "model.window=" in log
+    report = subprocess.run([sys.executable, "-m", "sweepcast", "report", "sweeps/warm", "--no-mlflow"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert report.returncode == 0, report.stderr[-2000:]
+
+    for source, expected in (("sweeps/nowhere", "hydra.sweeper.warm_start"), ("sweeps/warm", "another study")):
+        refused = train(tmp_path, *common, "model.window=range(5,60)", "hydra.sweeper.n_trials=4",
+                        "hydra.sweeper.study_name=warm", f"+hydra.sweeper.warm_start={source}", timeout=600)
+        lines = (refused.stdout + refused.stderr).strip().splitlines()
+        assert refused.returncode == 2 and expected in lines[-1] and "Traceback" not in refused.stderr, lines[-3:]
+    assert sorted(p.name for p in (tmp_path / "sweeps").iterdir()) == ["cold", "warm"]

@@ -93,7 +93,7 @@ def queue_trials(plan: Plan, study: optuna.Study) -> None:
         study.set_user_attr(STOPPED, "")  # a new launch, a new budget: an earlier stop does not hold
     with queue_lock(plan.storage_url):
         fail_stale(study)
-        queued = top_up(study, plan.n_trials, plan.grid, distributions, plan.first)
+        queued = top_up(study, plan.n_trials, plan.grid, distributions, plan.first, plan.warm)
     trials = study.get_trials(deepcopy=False)
     done = sum(is_counted(t) for t in trials)
     log.info("%d/%d trials done, %d queued now; sweep folder %s", done, plan.n_trials, queued, plan.sweep_dir)

@@ -95,8 +95,14 @@ class OptunaSweeper(Sweeper):
         sweep_dir = self.sweep_dir(study_name)
         storage = settings.storage or f"sqlite:///{(sweep_dir / 'optuna.db').resolve()}"
         experiment = str(config["tracking"].get("experiment") or config["data"].get("name") or "sweepcast")
+        warm: list[dict[str, Any]] = []
+        if self.worker == 0 and settings.warm_start is not None:  # only worker 0 queues
+            from sweepcast.sweeper.warm_start import warm_points  # Optuna: not at Hydra's plugin scan
+
+            warm = warm_points(settings.warm_start, settings.warm_start_top, space, grid, storage, study_name)
         return Plan(settings, space, grid, n_trials, metric, direction_for(metric, settings.direction),
-                    study_name, sweep_dir, storage, config["tracking"], experiment, first_points(settings, space, grid))
+                    study_name, sweep_dir, storage, config["tracking"], experiment, first_points(settings, space, grid),
+                    warm)
 
     def job_config(self, overrides: Sequence[str]) -> dict[str, Any]:
         """Compose one job's config as the launcher will, and run the job's own config checks."""

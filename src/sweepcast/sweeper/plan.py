@@ -39,6 +39,7 @@ class Plan:
     tracking: dict[str, Any]
     experiment: str
     first: list[dict[str, Any]] = field(default_factory=list)  # hydra.sweeper.enqueue: tried first, once
+    warm: list[dict[str, Any]] = field(default_factory=list)  # hydra.sweeper.warm_start's points: next, once
 
 
 def grid_of(space: SearchSpace, settings: SweepSettings) -> list[dict[str, Any]] | None:

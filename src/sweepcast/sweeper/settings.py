@@ -52,6 +52,8 @@ class SweepSettings:
     timeout: float | None = None  # seconds of this launch after which no trial is claimed (sweeper.stopping)
     patience: int | None = None  # stop claiming after this many counted trials without improvement ...
     min_delta: float = 0.0  # ... larger than this
+    warm_start: str | None = None  # an earlier study (sweep folder or study name) whose best points run first
+    warm_start_top: int = 5  # ... how many of them (sweeper.warm_start)
 
 
 def plain(value: Any) -> Any:
@@ -106,6 +108,8 @@ def check_settings(raw: Mapping[str, Any]) -> SweepSettings:
         report=flag("report", True), enqueue=enqueue_points(plain(raw.get("enqueue"))),
         timeout=duration(key("timeout"), raw.get("timeout")), patience=integer("patience", 1, optional=True),
         min_delta=checks.number(key("min_delta"), raw.get("min_delta", 0.0), 0),
+        warm_start=text("warm_start"), warm_start_top=checks.integer(key("warm_start_top"),
+                                                                     raw.get("warm_start_top", 5), 1),
     )
 
 

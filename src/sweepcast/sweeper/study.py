@@ -191,24 +191,31 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 ENQUEUED = "sweepcast_enqueued"  # user attribute of a trial queued from hydra.sweeper.enqueue: its point
+WARM = "sweepcast_warm_start"  # user attribute of a trial queued from hydra.sweeper.warm_start: its point
 
 
 def top_up(study: optuna.Study, n_trials: int, grid: Sequence[dict[str, Any]] | None,
-           distributions: dict[str, Any], first: Sequence[dict[str, Any]] = ()) -> int:
+           distributions: dict[str, Any], first: Sequence[dict[str, Any]] = (),
+           warm: Sequence[dict[str, Any]] = ()) -> int:
     """Queue WAITING trials until ``n_trials`` slots exist; return how many were queued.
 
     A grid queues its missing points in order (points already run or queued are skipped); a
-    sampled study queues the ``first`` points it has not queued before (each once per study,
-    whatever its outcome), then empty trials whose parameters the sampler draws when claimed."""
+    sampled study queues the ``first`` points, then the ``warm`` ones, that it has not queued
+    before (each once per study, whatever its outcome), then empty trials whose parameters the
+    sampler draws when claimed. A ``first`` point keeps its family's defaults (the
+    custom space draws nothing for it); a ``warm`` point holds every parameter it ran with."""
     trials = study.get_trials(deepcopy=False)
     free = n_trials - sum(holds_slot(t) for t in trials)
     if free <= 0:
         return 0
     if grid is None:
-        queued_before = [t.user_attrs.get(ENQUEUED) for t in trials]
-        fresh = [point for point in first if point not in queued_before][:free]
-        for point in fresh:
-            study.enqueue_trial(point, user_attrs={ENQUEUED: point}, skip_if_exists=False)
+        fresh = []
+        for attribute, points in ((ENQUEUED, first), (WARM, warm)):
+            queued_before = [t.user_attrs.get(attribute) for t in trials]
+            fresh += [(attribute, point) for point in points if point not in queued_before]
+        fresh = fresh[:free]
+        for attribute, point in fresh:
+            study.enqueue_trial(point, user_attrs={attribute: point}, skip_if_exists=False)
         for _ in range(free - len(fresh)):
             study.enqueue_trial({}, skip_if_exists=False)
         return free
