@@ -117,6 +117,9 @@ def test_baseline_members_are_refit_from_their_config(tmp_path: Path) -> None:
     assert all(m["weight"] > 0 for m in spec["members"])  # candidates never drawn are left out
     assert picked.data.tags["ensemble_members"] == ",".join(m["run_id"] for m in spec["members"])
     assert picked.data.metrics["val_rmse"] <= best.data.metrics["val_rmse"] + 1e-9
+    refused = ensemble(tmp_path, str(sweep), "--top", "1", "--exportable")  # none of these baselines exports
+    assert refused.returncode == 2 and "0 finished trial run(s) with 'val_rmse' that export, fewer than --top 1" in \
+        refused.stderr.strip().splitlines()[-1]
     assert ensemble(tmp_path, str(sweep), "--top", "3").returncode == 0
     trio = next(r for r in runs(tmp_path) if r.data.tags.get("ensemble_members", "").count(",") == 2)
     refused = subprocess.run([sys.executable, "-m", "sweepcast", "export", "--run", trio.info.run_id, "--to",

@@ -66,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--top", type=int, required=True, help="members: the K best finished trials with a model")
     ensemble.add_argument("--weights", default="equal", help="equal (default), inverse_val (1 / val_rmse) or greedy "
                           "(Caruana's selection on validation from the K best and each family's best)")
+    ensemble.add_argument("--exportable", action="store_true",
+                          help="members only among runs export can package (networks with a model, GBDTs)")
     ensemble.add_argument("--tracking-uri", help=f"MLflow store (default $MLFLOW_TRACKING_URI, else {DEFAULT_STORE})")
 
     predict = verbs.add_parser("predict", help="forecast the steps after the last row of a raw data file")
@@ -167,7 +169,7 @@ def ensemble(args: argparse.Namespace) -> None:
         raise SweepcastError(f"--weights: expected one of {WEIGHTS}, got {args.weights!r}")
     uri = tracking.existing_store(args.tracking_uri)
     tracking.use_store({"uri": uri})
-    run_id, metrics = build(args.sweep, args.top, args.weights, uri)
+    run_id, metrics = build(args.sweep, args.top, args.weights, uri, args.exportable)
     log.info("ensemble run %s: val RMSE %.4g, test RMSE %.4g, skill over persistence %.3f", run_id,
              metrics["val_rmse"], metrics["test_rmse"], metrics["skill"])
 

@@ -51,22 +51,29 @@ class Member:
     config: dict[str, Any]
     model_uri: str | None  # a network's logged model; None for a baseline, refit from its config
     fingerprint: str
+    label: str = ""  # "<family> #<trial>", for the log
+
+    @property
+    def short(self) -> str:
+        return self.label or self.name
 
 
-def members(store: Any, folder: Path, top: int, family_bests: bool = False) -> tuple[list[Member], str, str, str]:
+def members(store: Any, folder: Path, top: int, family_bests: bool = False,
+            exportable: bool = False) -> tuple[list[Member], str, str, str]:
     """The ``top`` best finished trial runs with a model: (members, study label, metric, experiment id).
     With ``family_bests`` (greedy selection), each family's best run joins them, after the top
-    ``top``: a study's top runs are often one family's variants, whose errors a mean cannot cancel."""
-    from sweepcast.export.select import finished_runs, sweep_scope  # MLflow-backed; imported when used
+    ``top``: a study's top runs are often one family's variants, whose errors a mean cannot cancel.
+    With ``exportable``, only runs ``export`` can package (networks with a logged model, GBDTs)."""
+    from sweepcast.export.select import finished_runs, is_exportable, sweep_scope  # MLflow-backed; when used
 
     if top < 1:
         raise SweepcastError(f"--top: expected an integer >= 1, got {top}")
     scope = sweep_scope(store, folder, None, None)
     ranked = [run for run in finished_runs(store, scope) if MEMBERS_TAG not in run.tags
-              and math.isfinite(run.metrics.get(scope.metric, math.nan))]
+              and math.isfinite(run.metrics.get(scope.metric, math.nan)) and (not exportable or is_exportable(run.tags))]
     if len(ranked) < top:
-        raise SweepcastError(f"{scope.label}: {len(ranked)} finished trial run(s) with '{scope.metric}', fewer than "
-                             f"--top {top}")
+        raise SweepcastError(f"{scope.label}: {len(ranked)} finished trial run(s) with '{scope.metric}'"
+                             f"{' that export' if exportable else ''}, fewer than --top {top}")
     ranked.sort(key=lambda run: run.metrics[scope.metric], reverse=scope.direction == "maximize")
     picked = ranked[:top]
     if family_bests:
@@ -80,7 +87,9 @@ def members(store: Any, folder: Path, top: int, family_bests: bool = False) -> t
         config = yaml.safe_load(tracking.run_text(run.run_id, "config.yaml"))
         chosen.append(Member(run.run_id, run.name or run.run_id, float(run.metrics[scope.metric]),
                              float(run.metrics.get("val_rmse", math.nan)), config, run.tags.get("model_uri"),
-                             run.tags.get("data_fingerprint", "")))
+                             run.tags.get("data_fingerprint", ""),
+                             f"{run.tags.get('model_family', '?')} #{run.tags['trial_number']}"
+                             if "trial_number" in run.tags else ""))
     if len({m.fingerprint for m in chosen}) > 1:
         raise SweepcastError(f"{scope.label}: the {len(chosen)} candidate runs were trained on different data (data fingerprints "
                              f"{sorted({m.fingerprint for m in chosen})}); their forecasts do not average")
@@ -141,12 +150,13 @@ def member_forecasts(member: Member) -> tuple[Any, dict[str, np.ndarray]]:
     return data, {split: predict_split(model, data, split, batch) for split in ("val", "test")}
 
 
-def build(folder: Path, top: int, how: str, uri: str) -> tuple[str, dict[str, float]]:
+def build(folder: Path, top: int, how: str, uri: str, exportable: bool = False) -> tuple[str, dict[str, float]]:
     """Score the ensemble and log its run; (run id, metrics)."""
     from sweepcast.job import log_evaluation  # the one place that logs an Evaluation through the tracking layer
 
     store = tracking.reader(uri)
-    chosen, label, metric, experiment_id = members(store, folder, top, family_bests=how == "greedy")
+    chosen, label, metric, experiment_id = members(store, folder, top, family_bests=how == "greedy",
+                                                   exportable=exportable)
     weights = weights_of(chosen, how)
     forecasts, first = [], None
     for member in chosen:
@@ -158,13 +168,13 @@ def build(folder: Path, top: int, how: str, uri: str) -> tuple[str, dict[str, fl
         first = first or data
         forecasts.append(predicted)
         if how != "greedy":
-            log.info("member %s (%s = %.6g, weight %.3f)", member.name, metric, member.value,
+            log.info("member %s (%s = %.6g, weight %.3f)", member.short, metric, member.value,
                      weights[len(forecasts) - 1])
     if how == "greedy":
         weights = greedy_weights([f["val"] for f in forecasts], first.target_matrix("val"))
         kept = [i for i, w in enumerate(weights) if w > 0]
         log.info("greedy selection kept %d of %d candidates: %s", len(kept), len(chosen),
-                 ", ".join(f"{chosen[i].name} ({weights[i]:.2f})" for i in kept))
+                 ", ".join(f"{chosen[i].short} ({weights[i]:.2f})" for i in kept))
         chosen, forecasts, weights = [chosen[i] for i in kept], [forecasts[i] for i in kept], weights[kept]
 
     def predict(split: str) -> np.ndarray:
