@@ -288,7 +288,7 @@ def test_a_gbdt_exports_refit_without_pickle_alone_and_in_an_ensemble(tmp_path: 
     trials = {r.data.tags["model_family"]: r for r in store.search_runs([experiment.experiment_id])
               if "trial_number" in r.data.tags}
     gbdt = trials["gbdt"]
-    done = sweepcast(tmp_path, "export", "--run", gbdt.info.run_id, "--to", "exports/gbdt")
+    done = sweepcast(tmp_path, "export", "--run", gbdt.info.run_id, "--to", "exports/gbdt", "--intervals", "0.9,0.5")
     assert done.returncode == 0, done.stderr[-3000:]
     folder = tmp_path / "exports" / "gbdt"
     assert (folder / "artifacts" / "trees.skops").is_file() and not list(folder.rglob("*.pkl"))
@@ -322,16 +322,32 @@ def test_a_gbdt_exports_refit_without_pickle_alone_and_in_an_ensemble(tmp_path: 
     rows = pd.read_csv(tmp_path / "request.csv", dtype=str, keep_default_na=False, na_values=[""])
     here = prep.forecast(lambda w: refit.model.predict(w.reshape(len(w), -1)).reshape(len(w), -1), rows, 2)
     assert np.allclose(there["WATCH_UCNT"], here["WATCH_UCNT"], rtol=1e-9)
+    # split-conformal intervals (issue 18.5): per step, the ceil((n + 1) a)-th smallest validation error
+    errors = np.abs(data.target_matrix("val") - refit.predict(data, "val"))
+    test_error = np.abs(truth - refit.predict(data, "test"))
+    (export_run,) = [r for r in store.search_runs([experiment.experiment_id])
+                     if r.data.tags.get("sweepcast_export_of") == gbdt.info.run_id]
+    for level, name in ((0.5, "50"), (0.9, "90")):
+        radius = np.sort(errors, axis=0)[int(np.ceil((len(errors) + 1) * level)) - 1]
+        assert np.allclose((there[f"hi_{name}"] - there["WATCH_UCNT"]).to_numpy(), radius, rtol=1e-9)
+        assert np.allclose((there["WATCH_UCNT"] - there[f"lo_{name}"]).to_numpy(), radius, rtol=1e-9)
+        assert export_run.data.metrics[f"test_coverage_{name}"] == pytest.approx(np.mean(test_error <= radius))
+        assert f"| {name} % |" in (folder / "MODEL_CARD.md").read_text()
+    refused = sweepcast(tmp_path, "export", "--run", gbdt.info.run_id, "--to", "exports/bad", "--intervals", "0.8,1")
+    assert refused.returncode == 2 and "--intervals: expected levels strictly between 0 and 1" in refused.stderr
+    assert not (tmp_path / "exports" / "bad").exists()
 
     (sweep,) = (tmp_path / "sweeps").iterdir()
     made = subprocess.run([sys.executable, "-m", "sweepcast", "ensemble", str(sweep), "--top", "2", "--weights",
                            "inverse_val"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert made.returncode == 0, made.stderr[-3000:]
     (pair,) = [r for r in store.search_runs([experiment.experiment_id]) if "ensemble_members" in r.data.tags]
-    done = sweepcast(tmp_path, "export", "--run", pair.info.run_id, "--to", "exports/pair")
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = sweepcast(tmp_path, "export", "--run", pair.info.run_id, "--to", "exports/pair", "--intervals", "0.8")
+    assert done.returncode == 0 and "80 % intervals cover" in done.stderr, done.stderr[-3000:]
     assert sweepcast(tmp_path, "export", "--run", trials["lstm"].info.run_id, "--to", "exports/lstm").returncode == 0
     both, alone = fresh("exports/pair"), {name: fresh(f"exports/{name}")["WATCH_UCNT"] for name in ("gbdt", "lstm")}
     weights = {name: 1 / trials[name].data.metrics["val_rmse"] for name in alone}
     expected = sum(weights[n] * alone[n] for n in alone) / sum(weights.values())
     assert np.allclose(both["WATCH_UCNT"], expected, rtol=1e-6)
+    assert (both["hi_80"] > both["WATCH_UCNT"]).all() and np.allclose(both["hi_80"] - both["WATCH_UCNT"],
+                                                                         both["WATCH_UCNT"] - both["lo_80"])

@@ -59,6 +59,8 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--name", help="registered model name (default <experiment>-<target>-forecaster)")
     export.add_argument("--tracking-uri", help=f"MLflow store (default $MLFLOW_TRACKING_URI, else {DEFAULT_STORE})")
     export.add_argument("--force", action="store_true", help="replace an existing --to folder")
+    export.add_argument("--intervals", help="conformal prediction intervals at these levels, e.g. 0.8,0.95 (series "
+                                            "models): lo_80/hi_80/... columns, test coverage logged")
 
     ensemble = verbs.add_parser("ensemble", help="average the forecasts of a sweep's K best trials, scored and "
                                                  "logged as a run")
@@ -174,23 +176,32 @@ def ensemble(args: argparse.Namespace) -> None:
              metrics["val_rmse"], metrics["test_rmse"], metrics["skill"])
 
 
-def export_ensemble(args: argparse.Namespace, store: Any, store_folder: Path | None) -> None:
+def say_coverage(coverage: dict[str, float]) -> None:
+    for key, value in coverage.items():
+        level = key.removeprefix("test_coverage_")
+        log.info("%s %% intervals cover %.1f %% of the test targets", level, 100 * value)
+
+
+def export_ensemble(args: argparse.Namespace, store: Any, store_folder: Path | None, levels: list[float]) -> None:
     """``export --run <ensemble run>``: every member's network and preprocessing in one pyfunc."""
     from sweepcast.export.ensemble_package import ensemble_card, members, save_ensemble
-    from sweepcast.export.package import RunArtifacts, register, registered_name, write_export
+    from sweepcast.export.package import RunArtifacts, check_intervals, register, registered_name, write_export
     from sweepcast.export.select import Candidate
 
     view = tracking.find_run(store, args.run)
     found, weights = members(store, args.run)
     first = found[0][1]
     run = RunArtifacts(first.config, first.preprocessing, dict(view.tags), dict(view.metrics))
+    check_intervals(run, levels)
     candidate = Candidate(view.run_id, view.name or view.run_id, view.experiment_id, "val_rmse", "minimize",
                           float(view.metrics["val_rmse"]), "", f"ensemble {view.run_id}")
     name = args.name or registered_name(run, tracking.experiment_name(store, view.experiment_id))
-    write_export(candidate, run, args.to, args.force, ensemble_card(name, view.run_id, run.metrics, found, weights),
-                 store_folder, save=lambda folder: save_ensemble(found, weights, folder))
+    coverage = write_export(candidate, run, args.to, args.force,
+                            lambda measured: ensemble_card(name, view.run_id, run.metrics, found, weights, measured),
+                            store_folder, save=lambda folder: save_ensemble(found, weights, folder, levels))
     log.info("wrote %s (an MLflow pyfunc of %d members with their preprocessing, MODEL_CARD.md)", args.to, len(found))
-    _, outcome = register(store, candidate, run, args.to, name)
+    say_coverage(coverage)
+    _, outcome = register(store, candidate, run, args.to, name, coverage)
     log.info("registry '%s': %s", name, outcome)
     log.info("forecast with: python -m sweepcast predict %s --input FILE.csv", args.to)
 
@@ -199,11 +210,13 @@ def export(args: argparse.Namespace) -> None:
     # here, not at the top: these import MLflow (~1.5 s); --help and bad arguments fail first
     from sweepcast.export.card import model_card, smoke_warning
     from sweepcast.export.ensemble_package import is_ensemble
-    from sweepcast.export.package import read_run, register, registered_name, write_export
+    from sweepcast.export.intervals import card_lines, parse_levels
+    from sweepcast.export.package import check_intervals, read_run, register, registered_name, save_model, write_export
     from sweepcast.export.select import best_candidate, experiment_scope, run_scope, sweep_scope
 
     if sum(x is not None for x in (args.sweep, args.experiment, args.run)) != 1:
         raise SweepcastError("export: give exactly one of a sweep folder (sweeps/<name>), --experiment NAME or --run ID")
+    levels = parse_levels(args.intervals)
     uri = tracking.existing_store(args.tracking_uri)
     database = sqlite_path(uri)
     store_folder = database.parent if database is not None else None  # a server keeps its own files
@@ -211,7 +224,7 @@ def export(args: argparse.Namespace) -> None:
     tracking.use_store({"uri": uri})  # the export run and runs:/ artifact paths go to this store
     store = tracking.reader(uri)
     if args.run is not None and is_ensemble(getattr(tracking.find_run(store, args.run), "tags", {})):
-        return export_ensemble(args, store, store_folder)
+        return export_ensemble(args, store, store_folder, levels)
     if args.sweep is not None:
         scope = sweep_scope(store, args.sweep, args.metric, args.direction)
     elif args.experiment is not None:
@@ -222,14 +235,17 @@ def export(args: argparse.Namespace) -> None:
     log.info("best of %s by %s (%s): run %s (%s) = %.6g", scope.label, candidate.metric, candidate.direction,
              candidate.run_id, candidate.run_name, candidate.value)
     run = read_run(store, candidate)
+    check_intervals(run, levels)
     warning = smoke_warning(run)
     if warning:
         log.warning("run %s: %s", candidate.run_id, warning)
     name = args.name or registered_name(run, tracking.experiment_name(store, candidate.experiment_id))
-    write_export(candidate, run, args.to, args.force, model_card(store, candidate, run, scope, name, args.to),
-                 store_folder)
+    card = model_card(store, candidate, run, scope, name, args.to)
+    coverage = write_export(candidate, run, args.to, args.force, lambda measured: card + "\n" + "\n".join(card_lines(measured)),
+                            store_folder, save=lambda folder: save_model(candidate, run, folder, levels))
     log.info("wrote %s (MLflow pyfunc with its preprocessing, MODEL_CARD.md)", args.to)
-    _, outcome = register(store, candidate, run, args.to, name)
+    say_coverage(coverage)
+    _, outcome = register(store, candidate, run, args.to, name, coverage)
     log.info("registry '%s': %s", name, outcome)
     log.info("forecast with: python -m sweepcast predict %s --input FILE.csv", args.to)
 

@@ -17,8 +17,17 @@ from typing import Any
 
 from sweepcast.ensembles import MEMBERS_TAG
 from sweepcast.errors import SweepcastError
+from sweepcast.export import intervals
 from sweepcast.export.combine import combine
-from sweepcast.export.package import RunArtifacts, input_example, read_run, requirements, stage_member
+from sweepcast.export.package import (
+    RunArtifacts,
+    calibrated,
+    input_example,
+    intervals_file,
+    read_run,
+    requirements,
+    stage_member,
+)
 from sweepcast.export.select import REFIT_FAMILIES, Candidate, is_exportable
 from sweepcast.tracking import reading
 from sweepcast.tracking.exported_model import save_forecaster
@@ -50,15 +59,18 @@ def members(store: Any, run_id: str) -> tuple[list[tuple[Candidate, RunArtifacts
     return found, weights
 
 
-def save_ensemble(found: list[tuple[Candidate, RunArtifacts]], weights: list[float], folder: Path) -> None:
-    """Write the ensemble pyfunc into ``folder`` (must not exist)."""
+def save_ensemble(found: list[tuple[Candidate, RunArtifacts]], weights: list[float], folder: Path,
+                  levels: list[float] | None = None) -> dict[str, float]:
+    """Write the ensemble pyfunc into ``folder`` (must not exist), with conformal intervals of the
+    weighted forecasts at ``levels``; return their test coverage (empty without levels)."""
     with tempfile.TemporaryDirectory(prefix="sweepcast-export-") as scratch:
-        networks, files, servings = [], [], []
+        networks, files, servings, shipped = [], [], [], []
         for i, (candidate, run) in enumerate(found):
             network, preprocessing_file, predict = stage_member(candidate, run, Path(scratch), f"_{i}")
             networks.append(network)
             files.append(preprocessing_file)
             servings.append((run.preprocessing, predict))
+            shipped.append((candidate, run, predict))
         weights_file = Path(scratch) / "ensemble.json"
         weights_file.write_text(json.dumps({"weights": weights, "members": [c.run_id for c, _ in found]}),
                                 encoding="utf-8")
@@ -66,12 +78,20 @@ def save_ensemble(found: list[tuple[Candidate, RunArtifacts]], weights: list[flo
         example = input_example(longest)  # enough rows for the member with the longest lookback
         params = found[0][1].preprocessing.params()
         outputs = [serving.forecast(predict, example, params["horizon"], "example") for serving, predict in servings]
-        output = combine(outputs, weights, found[0][1].preprocessing.target)
-        save_forecaster(folder, networks, files, example, output, params, requirements(), weights_file)
+        target = found[0][1].preprocessing.target
+        output = combine(outputs, weights, target)
+        coverage, widths = {}, None
+        if levels:
+            radii, coverage = calibrated(shipped, weights, levels)
+            output = intervals.add_columns(output, target, radii)
+            widths = intervals_file(radii, coverage, Path(scratch))
+        save_forecaster(folder, networks, files, example, output, params, requirements(), weights_file,
+                        intervals_file=widths)
+    return coverage
 
 
 def ensemble_card(name: str, run_id: str, view_metrics: dict[str, float], found: list[tuple[Candidate, RunArtifacts]],
-                  weights: list[float]) -> str:
+                  weights: list[float], coverage: dict[str, float] | None = None) -> str:
     lines = [f"# {name}", "", f"An ensemble (MLflow run `{run_id}`): the weighted mean of {len(found)} members' "
              "forecasts, each from the raw rows through its own preprocessing.", "", "## Members", "",
              "| run | name | window | val RMSE | weight |", "|---|---|---:|---:|---:|"]
@@ -81,4 +101,4 @@ def ensemble_card(name: str, run_id: str, view_metrics: dict[str, float], found:
     lines += ["", "## Metrics (original units)", "", "| metric | value |", "|---|---:|",
               *(f"| {k} | {view_metrics[k]:.6g} |" for k in ("val_rmse", "test_rmse", "test_mae", "test_r2",
                                                            "baseline_test_rmse", "skill") if k in view_metrics), ""]
-    return "\n".join(lines)
+    return "\n".join(lines + intervals.card_lines(coverage or {}))

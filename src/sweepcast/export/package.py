@@ -16,11 +16,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from sweepcast.data.sources import load_source, source
 from sweepcast.errors import DataError, SweepcastError, first_line
+from sweepcast.export import intervals
 from sweepcast.export.budget import smoke_warning
 from sweepcast.export.select import EXPORT_TAG, REFIT_FAMILIES, Candidate
 from sweepcast.export.serving import Serving
@@ -94,57 +96,103 @@ def stage_member(candidate: Candidate, run: RunArtifacts, scratch: Path, suffix:
     return network, preprocessing_file, lambda windows: model.predict(windows, verbose=0)
 
 
+def run_data(candidate: Candidate, run: RunArtifacts, why: str) -> Any:
+    """The run's data rebuilt from its logged config, checked to be what it trained on."""
+    from sweepcast.tasks import prepare
+
+    trainer = run.config.get("trainer") or {}
+    try:
+        data = prepare(run.config["data"], trainer.get("max_points"))
+    except DataError as err:
+        raise SweepcastError(f"{err} (export {why} run {candidate.run_id}'s training data)") from None
+    logged = run.tags.get("data_fingerprint")
+    if logged and data.fingerprint != logged:
+        raise SweepcastError(f"run {candidate.run_id}: its training data changed since the run (fingerprint "
+                             f"{data.fingerprint}, the run's {logged}); export {why} the data the run saw")
+    return data
+
+
+def check_intervals(run: RunArtifacts, levels: list[float]) -> None:
+    """Intervals are calibrated on a series task's validation forecasts: refuse others first."""
+    task = str(run.config["data"].get("task", "series"))
+    if levels and task != "series":
+        raise SweepcastError(f"--intervals: a series model's option; this run's task is {task}")
+
+
+def calibrated(members: list[tuple[Candidate, RunArtifacts, Callable[[Any], Any]]], weights: list[float],
+               levels: list[float]) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Conformal radii from the (weighted) validation forecasts of the shipped members, and their
+    test coverage (:mod:`sweepcast.export.intervals`)."""
+    val, test, first = 0.0, 0.0, None
+    for (candidate, run, predict), weight in zip(members, weights):
+        data = run_data(candidate, run, "calibrates intervals on")
+        first = first or data
+        val = val + weight * intervals.forecasts(predict, data, "val")
+        test = test + weight * intervals.forecasts(predict, data, "test")
+    radii = intervals.calibrate(np.abs(first.target_matrix("val") - val), levels)
+    return radii, intervals.coverage(first.target_matrix("test"), test, radii)
+
+
 def refit_trees(candidate: Candidate, run: RunArtifacts, path: Path) -> Path:
     """A GBDT run's trees, refit from its logged config on its data (deterministic given the seed:
     no early-stopping sample, so the same trees as the run's), saved with skops. The data must
     still be where the run read it, and be the same: its fingerprint is checked."""
     from sweepcast.models import fitted_baseline
-    from sweepcast.tasks import prepare
 
     family = run.tags.get("model_family")
     if family not in REFIT_FAMILIES:
         raise SweepcastError(f"run {candidate.run_id} ({family}) logged no model: only networks and "
                              f"{', '.join(REFIT_FAMILIES)} export")
-    trainer = run.config.get("trainer") or {}
-    try:
-        data = prepare(run.config["data"], trainer.get("max_points"))
-    except DataError as err:
-        raise SweepcastError(f"{err} (export refits run {candidate.run_id}'s GBDT on its training data)") from None
-    logged = run.tags.get("data_fingerprint")
-    if logged and data.fingerprint != logged:
-        raise SweepcastError(f"run {candidate.run_id}: its training data changed since the run (fingerprint "
-                             f"{data.fingerprint}, the run's {logged}); a refit GBDT would not be the run's model")
-    save_trees(fitted_baseline(run.config["model"], data, int(trainer.get("seed", 0))), path)
+    data = run_data(candidate, run, "refits a GBDT on")
+    save_trees(fitted_baseline(run.config["model"], data, int((run.config.get("trainer") or {}).get("seed", 0))), path)
     return path
 
 
-def save_model(candidate: Candidate, run: RunArtifacts, folder: Path) -> pd.DataFrame:
-    """Write the pyfunc into ``folder`` (must not exist); return the example's forecast."""
+def intervals_file(radii: dict[str, list[float]], coverage: dict[str, float], scratch: Path) -> Path:
+    path = scratch / intervals.FILE
+    path.write_text(json.dumps({"radii": radii, "coverage": coverage}, indent=1), encoding="utf-8")
+    return path
+
+
+def save_model(candidate: Candidate, run: RunArtifacts, folder: Path, levels: list[float] | None = None
+               ) -> dict[str, float]:
+    """Write the pyfunc into ``folder`` (must not exist), with conformal intervals at ``levels``;
+    return their test coverage (empty without levels)."""
     with tempfile.TemporaryDirectory(prefix="sweepcast-export-") as scratch:
         network, preprocessing_file, predict = stage_member(candidate, run, Path(scratch))
         example = input_example(run.preprocessing)
         params = run.preprocessing.params()
         extra = {key: value for key, value in params.items() if key != "horizon"}
         output = run.preprocessing.forecast(predict, example, params["horizon"], "example", **extra)
-        save_forecaster(folder, network, preprocessing_file, example, output, params, requirements())
-    return output
+        radii, coverage, widths = {}, {}, None
+        if levels:
+            radii, coverage = calibrated([(candidate, run, predict)], [1.0], levels)
+            output = intervals.add_columns(output, run.preprocessing.target, radii)
+            widths = intervals_file(radii, coverage, Path(scratch))
+        save_forecaster(folder, network, preprocessing_file, example, output, params, requirements(),
+                        intervals_file=widths)
+    return coverage
 
 
 def write_export(candidate: Candidate, run: RunArtifacts, to: Path, force: bool,
-                 card: str, store: Path | None = None, save: Callable[[Path], Any] | None = None) -> None:
+                 card: str | Callable[[Any], str], store: Path | None = None,
+                 save: Callable[[Path], Any] | None = None) -> Any:
     """Build the model and its card under a temporary name beside ``to``, then move it into place
-    (``store``: the local MLflow store's folder, never to be replaced; see :mod:`~sweepcast.export.target`)."""
+    (``store``: the local MLflow store's folder, never to be replaced; see :mod:`~sweepcast.export.target`).
+    ``card`` may be a function of what ``save`` returned (an interval's test coverage); returns that."""
     check_target(to, force, store)
     to = to.resolve()
     to.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{to.name}.", dir=to.parent))
     try:
-        (save or (lambda folder: save_model(candidate, run, folder)))(staging / "model")  # an ensemble has its own
-        (staging / "model" / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+        saved = (save or (lambda folder: save_model(candidate, run, folder)))(staging / "model")  # an ensemble: its own
+        text = card if isinstance(card, str) else card(saved)
+        (staging / "model" / "MODEL_CARD.md").write_text(text, encoding="utf-8")
         write_marker(staging / "model", candidate.run_id)
         replace_dir(staging / "model", to)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return saved
 
 
 def replace_dir(new: Path, to: Path) -> None:
@@ -175,7 +223,8 @@ def is_better(value: float, than: float, direction: str) -> bool:
     return value < than if direction == "minimize" else value > than
 
 
-def register(store: Store, candidate: Candidate, run: RunArtifacts, to: Path, name: str) -> tuple[str, str]:
+def register(store: Store, candidate: Candidate, run: RunArtifacts, to: Path, name: str,
+             metrics: dict[str, float] | None = None) -> tuple[str, str]:
     """Log the exported folder as an ``export`` run, register it, and move ``champion`` to it only when
     it beats the current champion on the champion's own metric. Returns (champion version, what happened).
 
@@ -189,7 +238,7 @@ def register(store: Store, candidate: Candidate, run: RunArtifacts, to: Path, na
             "data_fingerprint": run.tags.get("data_fingerprint", ""), "smoke_budget": str(bool(smoke_warning(run)))}
     try:
         version = registry.register_folder(to, candidate.experiment_id, f"export {candidate.run_name}",
-                                           {EXPORT_TAG: candidate.run_id}, "forecaster", name, tags)
+                                           {EXPORT_TAG: candidate.run_id}, "forecaster", name, tags, metrics or {})
     except TrackingError as err:
         raise SweepcastError(f"{to} is written, but registering it as '{name}' failed ({first_line(err)}); "
                              "fix the store and rerun with --force") from None

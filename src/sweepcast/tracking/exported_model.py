@@ -26,10 +26,11 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 import sweepcast
 from sweepcast.errors import SweepcastError
 from sweepcast.export.combine import combine
+from sweepcast.export.intervals import add_columns
 from sweepcast.tasks import preprocessing_from_json
 from sweepcast.tracking.store import TrackingError
 
-NETWORK, PREPROCESSING, ENSEMBLE = "network", "preprocessing", "ensemble"
+NETWORK, PREPROCESSING, ENSEMBLE, INTERVALS = "network", "preprocessing", "ensemble", "intervals"
 MODEL_CODE = Path(__file__).with_name("model_code.py")
 
 
@@ -55,6 +56,10 @@ class RawForecaster(mlflow.pyfunc.PythonModel):
             self.members.append((serving, load_member(artifacts[network])))
         self.weights = weights
         self.preprocessing = self.members[0][0]
+        self.radii = {}
+        if INTERVALS in artifacts:  # export --intervals: conformal radii per level and step
+            with open(artifacts[INTERVALS], encoding="utf-8") as handle:
+                self.radii = json.load(handle)["radii"]
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         defaults = self.preprocessing.params()  # horizon, and e.g. a next-place model's "top"
@@ -67,7 +72,8 @@ class RawForecaster(mlflow.pyfunc.PythonModel):
         horizon = extra.pop("horizon")
         try:
             forecasts = [serving.forecast(predict, model_input, horizon, **extra) for serving, predict in self.members]
-            return forecasts[0] if len(forecasts) == 1 else combine(forecasts, self.weights, self.preprocessing.target)
+            answer = forecasts[0] if len(forecasts) == 1 else combine(forecasts, self.weights, self.preprocessing.target)
+            return add_columns(answer, self.preprocessing.target, self.radii) if self.radii else answer
         except SweepcastError as err:
             raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from None
 
@@ -86,7 +92,7 @@ def load_member(path: str) -> Any:
 
 def save_forecaster(folder: Path, network: str | list[str], preprocessing_file: Path | list[Path], example: pd.DataFrame,
                     output: pd.DataFrame, params: dict[str, Any], requirements: list[str],
-                    weights_file: Path | None = None) -> None:
+                    weights_file: Path | None = None, intervals_file: Path | None = None) -> None:
     """Write the pyfunc into ``folder`` (must not exist): the network folder and preprocessing file
     as its artifacts (lists of them, and ``weights_file``, for an ensemble), ``example`` and its
     forecast ``output`` as its signature and input example, ``params`` (``horizon``, and e.g.
@@ -97,6 +103,8 @@ def save_forecaster(folder: Path, network: str | list[str], preprocessing_file: 
                      ENSEMBLE: str(weights_file)}
     else:
         artifacts = {NETWORK: network, PREPROCESSING: str(preprocessing_file)}
+    if intervals_file is not None:
+        artifacts[INTERVALS] = str(intervals_file)
     with warnings.catch_warnings():  # MLflow's hint about the integer `step` column of the output
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(example, output, params=params)

@@ -27,13 +27,15 @@ def version_by_alias(store: Store, name: str, alias: str) -> ModelVersionView | 
 
 
 def register_folder(folder: Path, experiment_id: str, run_name: str, run_tags: Mapping[str, str], artifact_path: str,
-                    name: str, version_tags: Mapping[str, str]) -> str:
+                    name: str, version_tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str:
     """Log ``folder`` as a new run's ``artifact_path`` in the current store and register that as a
     new version of ``name``; return the version. TrackingError when the store refuses (the run
     then ends FAILED)."""
     try:
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(run_tags)) as run:
             mlflow.log_artifacts(str(folder), artifact_path)
+            if metrics:  # what the export measured (an interval's test coverage)
+                mlflow.log_metrics(dict(metrics))
             # MLflow prints "Successfully registered model" and "Created version" itself; the
             # caller logs the version (and its alias) in one line of ours
             with contextlib.redirect_stderr(io.StringIO()) if not verbose() else contextlib.nullcontext():
