@@ -113,7 +113,7 @@ def test_baseline_members_are_refit_from_their_config(tmp_path: Path) -> None:
     assert greedy.returncode == 0, greedy.stderr[-2000:]
     picked = next(r for r in runs(tmp_path) if r.info.run_name.startswith("ensemble greedy"))
     spec = json.loads(reading.artifact_text(picked.info.artifact_uri, "ensemble.json"))
-    assert picked.data.metrics["candidates"] == 1 and sum(m["weight"] for m in spec["members"]) == pytest.approx(1)
+    assert picked.data.metrics["candidates"] == 3 and sum(m["weight"] for m in spec["members"]) == pytest.approx(1)
     assert all(m["weight"] > 0 for m in spec["members"])  # candidates never drawn are left out
     assert picked.data.tags["ensemble_members"] == ",".join(m["run_id"] for m in spec["members"])
     assert picked.data.metrics["val_rmse"] <= best.data.metrics["val_rmse"] + 1e-9

@@ -33,3 +33,11 @@ def test_columns_are_the_forecast_minus_and_plus_each_steps_radius() -> None:
     assert out["lo_80"].tolist() == [2.0, 2.0] and out["hi_80"].tolist() == [4.0, 6.0]
     with pytest.raises(SweepcastError, match="calibrated for 1 step"):
         add_columns(answer, "y", {"80": [1.0]})
+
+
+def test_the_rank_is_exact_for_decimal_levels() -> None:
+    from sweepcast.export.intervals import conformal_rank
+
+    assert conformal_rank(99, 0.55) == 55 and conformal_rank(99, 0.81) == 81 and conformal_rank(19, 0.9) == 18
+    errors = np.arange(1, 100, dtype=float)[:, None]
+    assert calibrate(errors, [0.55]) == {"55": [55.0]}

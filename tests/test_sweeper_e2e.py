@@ -325,8 +325,8 @@ def test_a_warm_start_queues_the_best_fitting_points_of_an_earlier_study_first(t
     last = next(i for i, t in enumerate(ranked) if t.params == fitting[-1])  # where the warm start stops reading
     skipped = [t for t in ranked[:last] if t.params["model.window"] < 5]
     done = train(tmp_path, *common, "model.window=range(5,60)", "hydra.sweeper.n_trials=4",
-                 "hydra.sweeper.study_name=warm", "+hydra.sweeper.warm_start=sweeps/cold",
-                 "+hydra.sweeper.warm_start_top=3", timeout=600)
+                 "hydra.sweeper.study_name=warm", "hydra.sweeper.warm_start=sweeps/cold",
+                 "hydra.sweeper.warm_start_top=3", timeout=600)
     assert_ok(done)
     warm = optuna.load_study(study_name="warm", storage=f"sqlite:///{tmp_path / 'sweeps/warm/optuna.db'}")
     trials = sorted(warm.trials, key=lambda t: t.number)
@@ -340,9 +340,11 @@ def test_a_warm_start_queues_the_best_fitting_points_of_an_earlier_study_first(t
                             capture_output=True, text=True, timeout=600)
     assert report.returncode == 0, report.stderr[-2000:]
 
-    for source, expected in (("sweeps/nowhere", "hydra.sweeper.warm_start"), ("sweeps/warm", "another study")):
+    for study, source, expected in (("fresh", "sweeps/nowhere", "hydra.sweeper.warm_start"),
+                                    ("warm", "sweeps/warm", "another study")):
         refused = train(tmp_path, *common, "model.window=range(5,60)", "hydra.sweeper.n_trials=4",
-                        "hydra.sweeper.study_name=warm", f"+hydra.sweeper.warm_start={source}", timeout=600)
+                        f"hydra.sweeper.study_name={study}", f"hydra.sweeper.warm_start={source}", timeout=600)
         lines = (refused.stdout + refused.stderr).strip().splitlines()
         assert refused.returncode == 2 and expected in lines[-1] and "Traceback" not in refused.stderr, lines[-3:]
-    assert sorted(p.name for p in (tmp_path / "sweeps").iterdir()) == ["cold", "warm"]
+    assert sorted(p.name for p in (tmp_path / "sweeps").iterdir()) == ["cold", "warm"]  # no "fresh" folder
+    assert len(optuna.load_study(study_name="warm", storage=f"sqlite:///{tmp_path / 'sweeps/warm/optuna.db'}").trials) == 4

@@ -126,3 +126,15 @@ def test_train_py_refuses_two_modes_with_status_2(tmp_path) -> None:
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: --cfg and --multirun cannot be combined")
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_warm_start_point_fits_by_the_rule_trials_run_with() -> None:
+    """0.0 is not the choice 0 and True is not 1 (Param.text would refuse them mid-sweep)."""
+    from sweepcast.sweeper.warm_start import misfit
+
+    space = parse_space(["model.layers=choice(0,1,2)", "model.dropout=interval(0.1,0.5)"], None)
+    assert misfit({"model.layers": 1, "model.dropout": 0.2}, space) is None
+    assert misfit({"model.layers": 1}, space) is None  # a key the earlier study did not search: sampled
+    assert "model.layers=0.0" in misfit({"model.layers": 0.0}, space)
+    assert "model.layers=True" in misfit({"model.layers": True}, space)
+    assert "model.dropout=0.6" in misfit({"model.layers": 2, "model.dropout": 0.6}, space)

@@ -190,6 +190,10 @@ def export_ensemble(args: argparse.Namespace, store: Any, store_folder: Path | N
 
     view = tracking.find_run(store, args.run)
     found, weights = members(store, args.run)
+    if view.tags.get("ensemble_weights") == "greedy":
+        log.warning("ensemble %s: its weights were chosen on the validation windows, so its val_rmse (what "
+                    "'champion' compares) is optimistic%s; judge it by test_rmse", view.run_id,
+                    ", and so are intervals calibrated there (see the test coverage below)" if levels else "")
     first = found[0][1]
     run = RunArtifacts(first.config, first.preprocessing, dict(view.tags), dict(view.metrics))
     check_intervals(run, levels)

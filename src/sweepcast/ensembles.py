@@ -38,7 +38,7 @@ from sweepcast.tasks import load_task
 log = logging.getLogger(__name__)
 
 WEIGHTS = ("equal", "inverse_val", "greedy")
-GREEDY_ROUNDS = 25  # draws of Caruana's selection: weights in steps of 1/25 at most (AutoGluon's default too)
+GREEDY_ROUNDS = 25  # draws of Caruana's selection (AutoGluon's default too): weights are multiples of 1/k, k <= 25
 MEMBERS_TAG, WEIGHTS_TAG = "ensemble_members", "ensemble_weights"
 
 
@@ -76,12 +76,19 @@ def members(store: Any, folder: Path, top: int, family_bests: bool = False,
                              f"{' that export' if exportable else ''}, fewer than --top {top}")
     ranked.sort(key=lambda run: run.metrics[scope.metric], reverse=scope.direction == "maximize")
     picked = ranked[:top]
-    if family_bests:
+    if family_bests:  # each other family's best, when it saw the same data as the top runs
         seen = {run.tags.get("model_family") for run in picked}
+        same = picked[0].tags.get("data_fingerprint", "")
         for run in ranked[top:]:
-            if run.tags.get("model_family") not in seen:
-                seen.add(run.tags.get("model_family"))
+            family = run.tags.get("model_family")
+            if family in seen:
+                continue
+            seen.add(family)
+            if run.tags.get("data_fingerprint", "") == same:
                 picked.append(run)
+            else:
+                log.warning("%s: the best %s run (%s) was trained on other data; it is no candidate", scope.label,
+                            family, run.run_id)
     chosen = []
     for run in picked:
         config = yaml.safe_load(tracking.run_text(run.run_id, "config.yaml"))
@@ -170,6 +177,7 @@ def build(folder: Path, top: int, how: str, uri: str, exportable: bool = False) 
         if how != "greedy":
             log.info("member %s (%s = %.6g, weight %.3f)", member.short, metric, member.value,
                      weights[len(forecasts) - 1])
+    candidates = len(chosen)
     if how == "greedy":
         weights = greedy_weights([f["val"] for f in forecasts], first.target_matrix("val"))
         kept = [i for i, w in enumerate(weights) if w > 0]
@@ -181,7 +189,7 @@ def build(folder: Path, top: int, how: str, uri: str, exportable: bool = False) 
         return np.tensordot(weights, np.stack([f[split] for f in forecasts]), axes=1)
 
     task = load_task("series")
-    evaluation = task.evaluate(first, predict, {"members": float(len(chosen)), "candidates": float(top)}, "cdn")
+    evaluation = task.evaluate(first, predict, {"members": float(len(chosen)), "candidates": float(candidates)}, "cdn")
     tags = {MEMBERS_TAG: ",".join(m.run_id for m in chosen), WEIGHTS_TAG: how, "model_family": "ensemble",
             "data_fingerprint": chosen[0].fingerprint, "ensemble_of": label}
     name = f"ensemble top {top} of {label}" if how != "greedy" else \

@@ -17,6 +17,7 @@ ensembles), and its guarantee does not rest on the model being right.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -58,16 +59,21 @@ def forecasts(predict: Callable[[np.ndarray], Any], data: Any, split: str) -> np
     return data.inverse_target(np.asarray(predict(data.windows(split))).reshape(data.window_count(split), -1))
 
 
+def conformal_rank(n: int, level: float) -> int:
+    """``ceil((n + 1) * level)``, exact for decimal levels (0.55 * 100 is 55.000000000000007 in floats)."""
+    return math.ceil(Fraction(str(level)) * (n + 1))
+
+
 def calibrate(errors: np.ndarray, levels: Sequence[float]) -> dict[str, list[float]]:
     """Per level, the conformal radius of each horizon step from ``[windows, horizon]`` absolute errors."""
     n = len(errors)
     radii: dict[str, list[float]] = {}
     for level in levels:
-        rank = math.ceil((n + 1) * level)
+        rank = conformal_rank(n, level)
         if rank > n:
             raise SweepcastError(f"--intervals {level:g}: {n} validation windows are too few for it (needs at "
-                                 f"least {math.ceil(level / (1 - level))}); lower the level or give the run more "
-                                 "validation data")
+                                 f"least {math.ceil(level / (1 - level) - 1e-9)}); lower the level or give the run "
+                                 "more validation data")
         radii[label(level)] = np.sort(errors, axis=0)[rank - 1].astype(float).tolist()
     return radii
 

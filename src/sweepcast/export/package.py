@@ -106,15 +106,26 @@ def run_data(candidate: Candidate, run: RunArtifacts, why: str) -> Any:
     except DataError as err:
         raise SweepcastError(f"{err} (export {why} run {candidate.run_id}'s training data)") from None
     logged = run.tags.get("data_fingerprint")
-    if logged and data.fingerprint != logged:
+    if logged and logged not in fingerprints(data):
         raise SweepcastError(f"run {candidate.run_id}: its training data changed since the run (fingerprint "
                              f"{data.fingerprint}, the run's {logged}); export {why} the data the run saw")
     return data
 
 
+def fingerprints(data: Any) -> set[str]:
+    """The data's fingerprint, and for a series also the form runs logged before 2026-12-08 (calendar
+    columns included)."""
+    from sweepcast.data.pipeline import PreparedData, fingerprint
+
+    found = {data.fingerprint}
+    if isinstance(data, PreparedData):
+        found.add(fingerprint(data.frame))
+    return found
+
+
 def check_intervals(run: RunArtifacts, levels: list[float]) -> None:
     """Intervals are calibrated on a series task's validation forecasts: refuse others first."""
-    task = str(run.config["data"].get("task", "series"))
+    task = run.preprocessing.state.task  # older check-in runs carry no data.task
     if levels and task != "series":
         raise SweepcastError(f"--intervals: a series model's option; this run's task is {task}")
 
@@ -144,7 +155,15 @@ def refit_trees(candidate: Candidate, run: RunArtifacts, path: Path) -> Path:
         raise SweepcastError(f"run {candidate.run_id} ({family}) logged no model: only networks and "
                              f"{', '.join(REFIT_FAMILIES)} export")
     data = run_data(candidate, run, "refits a GBDT on")
-    save_trees(fitted_baseline(run.config["model"], data, int((run.config.get("trainer") or {}).get("seed", 0))), path)
+    trees = fitted_baseline(run.config["model"], data, int((run.config.get("trainer") or {}).get("seed", 0)))
+    logged = run.metrics.get("val_rmse")
+    if run.preprocessing.state.task == "series" and logged is not None:  # the run's own trees, or refuse
+        refit = float(np.sqrt(np.mean((trees.predict(data, "val") - data.target_matrix("val")) ** 2)))
+        if not np.isclose(refit, logged, rtol=1e-6):
+            raise SweepcastError(f"run {candidate.run_id}: the refit GBDT scores val_rmse {refit:.6g} where the run "
+                                 f"logged {logged:.6g} (another scikit-learn, or changed inputs such as the holiday "
+                                 "calendar); it would not be the run's model")
+    save_trees(trees, path)
     return path
 
 

@@ -75,9 +75,12 @@ def misfit(params: dict[str, Any], space: SearchSpace) -> str | None:
 
 
 def fits(param: Param, value: Any) -> bool:
+    """In the new range or choices, by the rule trials are run with (:meth:`Param.text`: a choice of
+    the same type, so 0.0 is not 0 and True is not 1)."""
     if param.discrete:
-        return value in param.choices
-    return isinstance(value, (int, float)) and param.low <= value <= param.high  # type: ignore[operator]
+        return any(choice == value and type(choice) is type(value) for choice in param.choices)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        param.low <= value <= param.high  # type: ignore[operator]
 
 
 def warm_points(source: str | None, top: int, space: SearchSpace, grid: list[dict[str, Any]] | None,
