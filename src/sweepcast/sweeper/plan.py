@@ -69,10 +69,9 @@ def first_points(settings: SweepSettings, space: SearchSpace, grid: list[dict[st
             param = by_name.get(name)
             if param is None:
                 raise ConfigError(key, f"a searched key, one of {tuple(by_name)}", value)
-            if param.discrete and value not in param.choices:
-                raise ConfigError(key, f"one of {param.choices}", value)
-            if not param.discrete and not (isinstance(value, (int, float)) and param.low <= value <= param.high):
-                raise ConfigError(key, f"a number in [{param.low}, {param.high}]", value)
+            if not param.admits(value):
+                raise ConfigError(key, f"one of {param.choices}" if param.discrete else
+                                  f"a number in [{param.low}, {param.high}]", value)
     return list(settings.enqueue)
 
 

@@ -44,6 +44,15 @@ class Param:
     def discrete(self) -> bool:
         return bool(self.choices)
 
+    def admits(self, value: Any) -> bool:
+        """Whether a given value (an enqueued or warm-start point's) can run: one of the choices by
+        the rule :meth:`text` applies (the same type: 0.0 is not 0, True is not 1), or a number in
+        the interval."""
+        if self.discrete:
+            return any(choice == value and type(choice) is type(value) for choice in self.choices)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            self.low <= value <= self.high  # type: ignore[operator]
+
     def text(self, value: Any) -> str:
         """The override text for a value Optuna returned."""
         if self.discrete:

@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweepcast.errors import ConfigError
 from sweepcast.redaction import redact
-from sweepcast.sweeper.space import Param, SearchSpace
+from sweepcast.sweeper.space import SearchSpace
 from sweepcast.sweeper.study import sqlite_path
 
 log = logging.getLogger("sweepcast.sweeper.optuna_sweeper")
@@ -68,19 +68,10 @@ def earlier_trials(storage_url: str, name: str) -> tuple[list[FrozenTrial], bool
 def misfit(params: dict[str, Any], space: SearchSpace) -> str | None:
     """Why a point cannot run in ``space`` (a value outside a key's new range or choices), or None."""
     for param in space.params:
-        if param.name in params and not fits(param, params[param.name]):
+        if param.name in params and not param.admits(params[param.name]):
             allowed = param.choices if param.discrete else f"[{param.low}, {param.high}]"
             return f"{param.name}={params[param.name]!r} not in {allowed}"
     return None
-
-
-def fits(param: Param, value: Any) -> bool:
-    """In the new range or choices, by the rule trials are run with (:meth:`Param.text`: a choice of
-    the same type, so 0.0 is not 0 and True is not 1)."""
-    if param.discrete:
-        return any(choice == value and type(choice) is type(value) for choice in param.choices)
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
-        param.low <= value <= param.high  # type: ignore[operator]
 
 
 def warm_points(source: str | None, top: int, space: SearchSpace, grid: list[dict[str, Any]] | None,
