@@ -108,7 +108,7 @@ def weights_of(chosen: list[Member], how: str) -> np.ndarray:
     if how not in WEIGHTS:
         raise SweepcastError(f"--weights: expected one of {WEIGHTS}, got {how!r}")
     if how == "greedy":
-        return np.full(len(chosen), 1.0 / len(chosen))  # a placeholder until the forecasts are in
+        raise ValueError("greedy weights come from the members' forecasts: greedy_weights")
     raw = np.ones(len(chosen)) if how == "equal" else np.array([1.0 / m.val_rmse for m in chosen])
     if not np.isfinite(raw).all() or raw.sum() <= 0:
         raise SweepcastError("--weights inverse_val: every member needs a finite, positive val_rmse")
@@ -164,7 +164,7 @@ def build(folder: Path, top: int, how: str, uri: str, exportable: bool = False) 
     store = tracking.reader(uri)
     chosen, label, metric, experiment_id = members(store, folder, top, family_bests=how == "greedy",
                                                    exportable=exportable)
-    weights = weights_of(chosen, how)
+    weights = None if how == "greedy" else weights_of(chosen, how)  # greedy's come from the forecasts
     forecasts, first = [], None
     for member in chosen:
         data, predicted = member_forecasts(member)
@@ -174,11 +174,11 @@ def build(folder: Path, top: int, how: str, uri: str, exportable: bool = False) 
                                  "(another data split, max_points or horizon): its forecasts do not average")
         first = first or data
         forecasts.append(predicted)
-        if how != "greedy":
+        if weights is not None:
             log.info("member %s (%s = %.6g, weight %.3f)", member.short, metric, member.value,
                      weights[len(forecasts) - 1])
     candidates = len(chosen)
-    if how == "greedy":
+    if weights is None:
         weights = greedy_weights([f["val"] for f in forecasts], first.target_matrix("val"))
         kept = [i for i, w in enumerate(weights) if w > 0]
         log.info("greedy selection kept %d of %d candidates: %s", len(kept), len(chosen),

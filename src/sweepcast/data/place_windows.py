@@ -24,7 +24,7 @@ from sweepcast.data.trajectories import CheckinData, CheckinSettings, prepare_ch
 from sweepcast.data.windows import ForecastTask, Ranking, batched, input_rows
 from sweepcast.errors import DataError
 from sweepcast.metrics import RANK_DEPTH
-from sweepcast.models.place_point import probabilities
+from sweepcast.models.place_point import ranked_candidates
 
 if TYPE_CHECKING:
     import keras
@@ -224,12 +224,10 @@ class NextPlaceData:
             window, cands, mask, facts, *_ = self.batch(split, np.arange(start, min(start + CHUNK, count)))
             out = model.predict({"window": window, "candidates": cands, "candidate_mask": mask,
                                  "candidate_features": facts}, batch_size=batch_size, verbose=0)
-            scores = np.where(mask, np.asarray(out["scores"] if self.ranking.gap else out), -np.inf)
-            order = np.argsort(-scores, axis=1, kind="stable")[:, :self.depth]
-            best = np.where(np.take_along_axis(scores, order, axis=1) > -np.inf,
-                            np.take_along_axis(cands, order, axis=1), -1)
+            best, chance = ranked_candidates(cands, mask, np.asarray(out["scores"] if self.ranking.gap else out),
+                                             self.depth)
             ranked[start:start + len(best)] = best
-            chances[start:start + len(best)] = np.take_along_axis(probabilities(scores, mask), order, axis=1)
+            chances[start:start + len(best)] = chance
             if self.ranking.gap:
                 gaps[start:start + len(best)] = unscale_gap(self.checkins.target_scaler, out["gap"],
                                                             self.checkins.settings.dt_log)

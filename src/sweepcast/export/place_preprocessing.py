@@ -29,7 +29,7 @@ from sweepcast.data.trajectories import unscale_gap
 from sweepcast.errors import DataError, SweepcastError
 from sweepcast.export.checkin_preprocessing import CheckinPreprocessing
 from sweepcast.metrics import RANK_DEPTH
-from sweepcast.models.place_point import Places, PointRule, probabilities
+from sweepcast.models.place_point import Places, PointRule, probabilities, ranked_candidates
 
 DEFAULT_TOP = 5
 
@@ -96,13 +96,10 @@ class PlacePreprocessing(CheckinPreprocessing):
               ) -> tuple[np.ndarray, np.ndarray]:
         """Each user's km point (:mod:`sweepcast.models.place_point`) from the same top places and
         probabilities the run scored it on."""
-        probability = probabilities(logits, cands >= 0)
-        depth = min(RANK_DEPTH, self.vocabulary.size - 1)
-        order = np.argsort(-probability, axis=1, kind="stable")[:, :depth]
-        ranked = np.where(np.take_along_axis(cands >= 0, order, axis=1), np.take_along_axis(cands, order, axis=1), -1)
+        ranked, chance = ranked_candidates(cands, cands >= 0, logits, min(RANK_DEPTH, self.vocabulary.size - 1))
         lat, lon = self.vocabulary.coordinates(ranked)
-        places = Places(np.where(ranked >= 0, np.take_along_axis(probability, order, axis=1), 0.0), lat, lon,
-                        frame["lat"].to_numpy(dtype=np.float64)[ends], frame["lon"].to_numpy(dtype=np.float64)[ends])
+        places = Places(chance, lat, lon, frame["lat"].to_numpy(dtype=np.float64)[ends],
+                        frame["lon"].to_numpy(dtype=np.float64)[ends])
         point_lat, point_lon, _ = PointRule.from_json(self.state.details["point"]).choose(places)
         return point_lat, point_lon
 

@@ -102,6 +102,15 @@ def calibrate(places: Places, true_lat: np.ndarray, true_lon: np.ndarray, outsid
     return rules[int(np.argmin(medians))]  # ties: the simpler rule (the top place, then smaller radii)
 
 
+def ranked_candidates(cands: np.ndarray, mask: np.ndarray, logits: np.ndarray, depth: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's ``depth`` best candidates by score (-1 past its real ones) and the model's
+    probability of each: one ordering for training's rankings and points and an export's points."""
+    order = np.argsort(-np.where(mask, logits, -np.inf), axis=1, kind="stable")[:, :depth]
+    ranked = np.where(np.take_along_axis(mask, order, axis=1), np.take_along_axis(cands, order, axis=1), -1)
+    return ranked, np.take_along_axis(probabilities(logits, mask), order, axis=1)
+
+
 def probabilities(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Softmax of each window's candidate scores over its real candidates (0 for padding)."""
     logits = np.where(mask, np.asarray(logits, dtype=np.float64), -np.inf)
